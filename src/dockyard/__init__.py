@@ -1,0 +1,3 @@
+"""Dockyard: track, package, deploy and monitor machine-learning models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,22 @@
+"""Audit events: who changed what, when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AuditEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int | None = None
+    time: int
+    actor: str
+    action: str
+    """A stable verb such as ``runs.create`` or ``runs.log_batch``."""
+    resource_type: str
+    resource_id: str | None = None
+    request: dict[str, Any] = Field(default_factory=dict)
+    """A summary of the change (sizes and keys, not bulk data)."""
+    status: int = 200

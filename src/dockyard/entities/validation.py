@@ -1,0 +1,164 @@
+"""Rules for names, keys, values and paths, shared by every boundary.
+
+The SQL store enforces them (so the server does), and the fluent API checks
+them when a call is made, so that a bad value fails at the line that logged
+it and not later in a background thread.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+MAX_NAME_LENGTH = 250
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_BATCH_ITEMS = 10_000
+INT64_MAX = 2**63 - 1
+
+# Keys name metrics, params and tags; they appear in filters as
+# ``metrics.<key>`` and in artifact-like paths, so keep them to a safe set.
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+$")
+
+
+def validate_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str):
+        raise InvalidArgument(f"{kind} name must be a string, got {type(name).__name__}")
+    stripped = name.strip()
+    if not stripped:
+        raise InvalidArgument(f"{kind} name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}"
+        )
+    if any(ord(c) < 32 for c in name):
+        raise InvalidArgument(f"{kind} name {name!r} contains control characters")
+    return name
+
+
+def validate_description(description: Any) -> str:
+    if description is None:
+        return ""
+    if not isinstance(description, str):
+        raise InvalidArgument("description must be a string")
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidArgument(
+            f"description is {len(description)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"
+        )
+    return description
+
+
+def validate_key(kind: str, key: Any) -> str:
+    if not isinstance(key, str):
+        raise InvalidArgument(f"{kind} key must be a string, got {type(key).__name__}")
+    if not key:
+        raise InvalidArgument(f"{kind} key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(
+            f"{kind} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
+        )
+    if not _KEY_RE.match(key):
+        raise InvalidArgument(
+            f"{kind} key {key!r} has characters that are not allowed; use letters, digits, "
+            "spaces and _ - . / :"
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidArgument(f"{kind} key {key!r} must not start with '/' or contain '..'")
+    return key
+
+
+def _string_value(kind: str, key: str, value: Any, limit: int) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(f"{kind} {key!r} has value {value!r}, which is not finite")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidArgument(
+            f"{kind} {key!r} value is {len(text)} characters; the limit is {limit}"
+        )
+    return text
+
+
+def param_value(key: str, value: Any) -> str:
+    """Params are stored as strings; numbers and booleans are converted."""
+    return _string_value("param", key, value, MAX_PARAM_VALUE_LENGTH)
+
+
+def tag_value(key: str, value: Any) -> str:
+    return _string_value("tag", key, value, MAX_TAG_VALUE_LENGTH)
+
+
+def metric_value(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            import numpy as np  # numpy scalars are common in training code
+
+            if isinstance(value, np.generic) and np.issubdtype(type(value), np.number):
+                value = value.item()
+            else:
+                raise TypeError
+        except (ImportError, TypeError):
+            raise InvalidArgument(
+                f"metric {key!r} value must be a number, got {type(value).__name__}"
+            ) from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidArgument(
+            f"metric {key!r} value {value} is not finite; NaN and infinity are not stored "
+            "(skip the point, or log a tag that says the metric diverged)"
+        )
+    return value
+
+
+def int64(kind: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except (ImportError, TypeError):
+            raise InvalidArgument(f"{kind} must be an integer, got {value!r}") from None
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise InvalidArgument(f"{kind} {value} does not fit in 64 bits")
+    return value
+
+
+def validate_artifact_path(path: Any, *, allow_root: bool = False) -> str:
+    """A relative POSIX path inside a run's artifact root, normalised.
+
+    Raises InvalidArgument for absolute paths, ``..`` segments, backslashes,
+    drive letters and control characters: nothing may escape the root.
+    """
+    if path is None or path == "":
+        if allow_root:
+            return ""
+        raise InvalidArgument("artifact path must not be empty")
+    if not isinstance(path, str):
+        raise InvalidArgument("artifact path must be a string")
+    if "\\" in path or any(ord(c) < 32 for c in path):
+        raise InvalidArgument(f"artifact path {path!r} has a backslash or control character")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise InvalidArgument(f"artifact path {path!r} is absolute; give a path relative to the run")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidArgument(f"artifact path {path!r} escapes the run's artifact root ('..')")
+    if len(path) > 1024:
+        raise InvalidArgument("artifact path is longer than 1024 characters")
+    normal = "/".join(parts)
+    if not normal and not allow_root:
+        raise InvalidArgument("artifact path must name a file")
+    return normal
+
+
+def check_mapping(kind: str, values: Any) -> Mapping[str, Any]:
+    if not isinstance(values, Mapping):
+        raise InvalidArgument(f"{kind} must be a mapping of key to value, got {type(values).__name__}")
+    return values

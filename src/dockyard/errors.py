@@ -1,0 +1,128 @@
+"""One error tree for all of Dockyard.
+
+Every class carries an ``error_code`` (stable, machine-readable) and the HTTP
+status the server answers with. The REST client turns an error body back into
+the same class, so code written against the embedded store and code written
+against a server catch the same exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DockyardError(Exception):
+    """Base class of every error Dockyard raises on purpose."""
+
+    error_code = "INTERNAL_ERROR"
+    http_status = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error_code": self.error_code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidArgument(DockyardError, ValueError):
+    """The caller sent something malformed: a bad name, value, path or filter."""
+
+    error_code = "INVALID_ARGUMENT"
+    http_status = 400
+
+
+class InvalidFilter(InvalidArgument):
+    """A search filter or order-by clause does not parse.
+
+    ``details`` holds ``position`` (0-based offset of the offending token) and
+    ``token`` so that a UI can point at it.
+    """
+
+    error_code = "INVALID_FILTER"
+
+
+class NotFound(DockyardError, LookupError):
+    """The id or name does not exist."""
+
+    error_code = "NOT_FOUND"
+    http_status = 404
+
+
+class AlreadyExists(DockyardError):
+    """A resource with that unique name already exists."""
+
+    error_code = "ALREADY_EXISTS"
+    http_status = 409
+
+
+class Conflict(DockyardError):
+    """The request contradicts what is stored (e.g. re-logging a param with another value)."""
+
+    error_code = "CONFLICT"
+    http_status = 409
+
+
+class InvalidState(DockyardError):
+    """The resource is in a state that forbids the operation (e.g. writes to a finished run)."""
+
+    error_code = "INVALID_STATE"
+    http_status = 409
+
+
+class PermissionDenied(DockyardError):
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class Unauthenticated(DockyardError):
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class ServerUnavailable(DockyardError, ConnectionError):
+    """The tracking server could not be reached (the client spools and retries)."""
+
+    error_code = "SERVER_UNAVAILABLE"
+    http_status = 503
+
+
+class StoreError(DockyardError):
+    """The backing store failed in a way that is not the caller's fault."""
+
+    error_code = "STORE_ERROR"
+    http_status = 500
+
+
+class MissingExtra(DockyardError, ImportError):
+    """An optional engine is needed; the message names the extra to install."""
+
+    error_code = "MISSING_EXTRA"
+    http_status = 500
+
+
+def _all_subclasses(cls: type[DockyardError]) -> list[type[DockyardError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_from_body(status: int, body: Any) -> DockyardError:
+    """Rebuild the exception a server described in an error body."""
+    if isinstance(body, dict) and "error_code" in body:
+        code = body["error_code"]
+        message = str(body.get("message", ""))
+        details = body.get("details") or {}
+        for cls in [DockyardError, *_all_subclasses(DockyardError)]:
+            if cls.error_code == code:
+                return cls(message, **details)
+        return DockyardError(f"{code}: {message}")
+    if status >= 500:
+        return StoreError(f"server error {status}: {body!r}"[:500])
+    return InvalidArgument(f"request rejected with status {status}: {body!r}"[:500])

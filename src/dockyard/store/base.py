@@ -1,0 +1,187 @@
+"""The metadata store interface.
+
+Implementations: :class:`~dockyard.store.sql.SqlMetadataStore` (SQLite,
+PostgreSQL) and :class:`~dockyard.store.rest.RestMetadataStore` (a Dockyard
+server over HTTP). Every implementation passes ``tests/contract``.
+
+Error contract, shared by all implementations:
+
+* ``InvalidArgument`` for malformed names, keys, values, ids or filters
+  (``InvalidFilter`` for search syntax), raised before anything is written;
+* ``NotFound`` for unknown ids and names;
+* ``AlreadyExists`` for a duplicate unique name;
+* ``Conflict`` for a param re-logged with a different value;
+* ``InvalidState`` for writes to a run that is no longer RUNNING;
+* ``ServerUnavailable`` (REST only) when the server cannot be reached;
+* ``StoreError`` for failures of the backend itself.
+
+A failed call writes nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from dockyard.entities import (
+    AuditEvent,
+    Batch,
+    BatchResult,
+    Experiment,
+    MetricHistory,
+    Page,
+    Project,
+    Run,
+    RunSource,
+    RunStatus,
+)
+
+DEFAULT_PROJECT = "default"
+MAX_RESULTS_LIMIT = 50_000
+
+
+class MetadataStore(ABC):
+    """Projects, experiments, runs, their params/metrics/tags, and audit events."""
+
+    # projects -------------------------------------------------------------
+    @abstractmethod
+    def create_project(self, name: str, description: str = "") -> Project:
+        """Raises AlreadyExists if a project has that name."""
+
+    @abstractmethod
+    def get_project(self, project_id: str) -> Project:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def get_project_by_name(self, name: str) -> Project:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def list_projects(self) -> list[Project]:
+        """All projects, by name. The ``default`` project always exists."""
+
+    # experiments ----------------------------------------------------------
+    @abstractmethod
+    def create_experiment(
+        self,
+        name: str,
+        project_id: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> Experiment:
+        """Create an experiment in a project (the default one when ``None``).
+
+        Raises AlreadyExists if the project has an experiment of that name,
+        NotFound for an unknown project.
+        """
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str, project_id: str | None = None) -> Experiment:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def search_experiments(
+        self,
+        project_id: str | None = None,
+        name_like: str | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        """Experiments by name; ``name_like`` is a SQL LIKE pattern."""
+
+    @abstractmethod
+    def update_experiment(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Experiment:
+        """Rename, describe or tag (tags are merged). Raises NotFound, AlreadyExists."""
+
+    # runs -----------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        start_time: int | None = None,
+        parent_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        source: RunSource | None = None,
+    ) -> Run:
+        """Start a RUNNING run. A missing name gets a generated one.
+
+        Raises NotFound for an unknown experiment or parent run.
+        """
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags and latest metrics. Raises NotFound."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        run_id: str,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+    ) -> Run:
+        """Rename a run or move it to a terminal status.
+
+        A terminal status sets ``end_time`` (now when not given). Raises
+        InvalidState when the run already finished and the status changes.
+        """
+
+    @abstractmethod
+    def log_batch(self, batch: Batch) -> BatchResult:
+        """Write metrics, params and tags (and optionally end the run) atomically.
+
+        A batch whose ``batch_id`` was applied before changes nothing and
+        returns ``applied=False``: replays are exactly-once. Raises
+        InvalidState if the run is not RUNNING, Conflict if a param already
+        has a different value, InvalidArgument for bad keys or values.
+        """
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of a metric ordered by step then timestamp. Raises NotFound for the run."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        """Runs of the experiments matching the filter grammar of :mod:`dockyard.store.search`.
+
+        Without ``order_by``, newest first. ``page_token`` continues a
+        previous page. Raises InvalidFilter for bad syntax.
+        """
+
+    # audit ----------------------------------------------------------------
+    @abstractmethod
+    def record_audit_event(self, event: AuditEvent) -> AuditEvent:
+        """Append an audit event (there is no way to change or delete one)."""
+
+    @abstractmethod
+    def search_audit_events(
+        self,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_results: int = 1000,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first."""
+
+    def close(self) -> None:
+        """Release connections."""

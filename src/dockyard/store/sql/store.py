@@ -1,0 +1,522 @@
+"""SqlMetadataStore: every query once, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from dockyard.entities import (
+    AuditEvent,
+    Batch,
+    BatchResult,
+    Experiment,
+    Metric,
+    MetricHistory,
+    Page,
+    Project,
+    Run,
+    RunSource,
+    RunStatus,
+    now_ms,
+)
+from dockyard.entities import validation as v
+from dockyard.errors import (
+    AlreadyExists,
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    StoreError,
+)
+from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore
+from dockyard.store.names import generate_run_name
+from dockyard.store.search import parse_filter, parse_order_by
+from dockyard.store.sql import engine as engines
+from dockyard.store.sql.schema import (
+    applied_batches,
+    audit_events,
+    experiment_tags,
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    projects,
+    runs,
+    tags,
+)
+from dockyard.store.sql.search import apply_order, compile_filter
+
+_CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except Exception:
+        raise InvalidArgument(
+            "page_token is not valid; pass the next_page_token of a previous page unchanged"
+        ) from None
+
+
+def _max_results(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS_LIMIT:
+        raise InvalidArgument(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}")
+    return n
+
+
+def _check_id(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 32 or not value.isalnum():
+        raise InvalidArgument(f"{kind} id {value!r} is not a valid id (32 hex characters)")
+    return value
+
+
+class SqlMetadataStore(MetadataStore):
+    """The metadata store on SQLAlchemy 2 Core.
+
+    ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or
+    ``postgresql://user:password@host:port/database``. Pending migrations are
+    applied on construction unless ``migrate=False``.
+    """
+
+    def __init__(self, uri: str, migrate: bool = True) -> None:
+        self.uri = uri
+        self.engine = engines.make_engine(uri)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            try:
+                engines.upgrade(self.engine)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot migrate the metadata store at {uri}: {exc}") from exc
+        self._default_project_id: str | None = None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # plumbing ---------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DockyardError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store read failed: {exc.__class__.__name__}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect().execution_options(dockyard_write=True) as conn:
+                with conn.begin():
+                    yield conn
+        except DockyardError:
+            raise
+        except IntegrityError as exc:
+            raise Conflict(f"the write conflicts with stored data: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise StoreError(f"metadata store write failed: {exc.__class__.__name__}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata store write failed: {exc}") from exc
+
+    def _insert(self):  # type: ignore[no-untyped-def]
+        return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    # projects ---------------------------------------------------------------
+    def create_project(self, name: str, description: str = "") -> Project:
+        name = v.validate_name("project", name)
+        row = {"id": _new_id(), "name": name, "description": v.validate_description(description),
+               "created_at": now_ms()}
+        with self._write() as conn:
+            if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
+                raise AlreadyExists(f"project {name!r} already exists")
+            conn.execute(projects.insert().values(**row))
+        return Project(**row)
+
+    def get_project(self, project_id: str) -> Project:
+        with self._read() as conn:
+            row = conn.execute(select(projects).where(projects.c.id == project_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"project {project_id!r} does not exist")
+        return Project(**row)
+
+    def get_project_by_name(self, name: str) -> Project:
+        with self._read() as conn:
+            row = conn.execute(select(projects).where(projects.c.name == name)).mappings().first()
+        if row is None:
+            if name == DEFAULT_PROJECT:
+                return self.get_project(self._default_project())
+            raise NotFound(f"project {name!r} does not exist")
+        return Project(**row)
+
+    def list_projects(self) -> list[Project]:
+        self._default_project()
+        with self._read() as conn:
+            rows = conn.execute(select(projects).order_by(projects.c.name)).mappings().all()
+        return [Project(**r) for r in rows]
+
+    def _default_project(self) -> str:
+        if self._default_project_id:
+            return self._default_project_id
+        with self._write() as conn:
+            pid = conn.execute(
+                select(projects.c.id).where(projects.c.name == DEFAULT_PROJECT)
+            ).scalar()
+            if pid is None:
+                pid = _new_id()
+                conn.execute(projects.insert().values(
+                    id=pid, name=DEFAULT_PROJECT, description="", created_at=now_ms()))
+        self._default_project_id = pid
+        return pid
+
+    # experiments --------------------------------------------------------------
+    def _experiment_from_row(self, conn: Connection, row: Any) -> Experiment:
+        tag_rows = conn.execute(
+            select(experiment_tags.c.key, experiment_tags.c.value).where(
+                experiment_tags.c.experiment_id == row["id"])
+        ).all()
+        return Experiment(**row, tags=dict(tag_rows))  # type: ignore[arg-type]
+
+    def create_experiment(self, name: str, project_id: str | None = None, description: str = "",
+                          tags: dict[str, str] | None = None) -> Experiment:
+        name = v.validate_name("experiment", name)
+        description = v.validate_description(description)
+        tag_items = self._clean_tags(tags)
+        project_id = project_id or self._default_project()
+        now = now_ms()
+        row = {"id": _new_id(), "project_id": project_id, "name": name,
+               "description": description, "created_at": now, "updated_at": now}
+        with self._write() as conn:
+            if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
+                raise NotFound(f"project {project_id!r} does not exist")
+            if conn.execute(select(experiments.c.id).where(
+                    experiments.c.project_id == project_id, experiments.c.name == name)).first():
+                raise AlreadyExists(f"experiment {name!r} already exists in this project")
+            conn.execute(experiments.insert().values(**row))
+            if tag_items:
+                conn.execute(experiment_tags.insert(), [
+                    {"experiment_id": row["id"], "key": k, "value": val} for k, val in tag_items])
+        return Experiment(**row, tags=dict(tag_items))  # type: ignore[arg-type]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as conn:
+            row = conn.execute(
+                select(experiments).where(experiments.c.id == experiment_id)).mappings().first()
+            if row is None:
+                raise NotFound(f"experiment {experiment_id!r} does not exist")
+            return self._experiment_from_row(conn, row)
+
+    def get_experiment_by_name(self, name: str, project_id: str | None = None) -> Experiment:
+        project_id = project_id or self._default_project()
+        with self._read() as conn:
+            row = conn.execute(select(experiments).where(
+                experiments.c.project_id == project_id, experiments.c.name == name)).mappings().first()
+            if row is None:
+                raise NotFound(f"experiment {name!r} does not exist")
+            return self._experiment_from_row(conn, row)
+
+    def search_experiments(self, project_id: str | None = None, name_like: str | None = None,
+                           max_results: int = 1000, page_token: str | None = None) -> Page[Experiment]:
+        limit = _max_results(max_results)
+        offset = _decode_token(page_token)
+        query = select(experiments)
+        if project_id:
+            query = query.where(experiments.c.project_id == project_id)
+        if name_like:
+            query = query.where(experiments.c.name.like(name_like))
+        query = query.order_by(experiments.c.name, experiments.c.id).limit(limit + 1).offset(offset)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+            items = [self._experiment_from_row(conn, r) for r in rows[:limit]]
+        token = _encode_token(offset + limit) if len(rows) > limit else None
+        return Page[Experiment](items=items, next_page_token=token)
+
+    def update_experiment(self, experiment_id: str, name: str | None = None,
+                          description: str | None = None,
+                          tags: dict[str, str] | None = None) -> Experiment:
+        values: dict[str, Any] = {"updated_at": now_ms()}
+        if name is not None:
+            values["name"] = v.validate_name("experiment", name)
+        if description is not None:
+            values["description"] = v.validate_description(description)
+        tag_items = self._clean_tags(tags)
+        with self._write() as conn:
+            current = conn.execute(
+                select(experiments).where(experiments.c.id == experiment_id)).mappings().first()
+            if current is None:
+                raise NotFound(f"experiment {experiment_id!r} does not exist")
+            if name is not None and name != current["name"] and conn.execute(
+                    select(experiments.c.id).where(experiments.c.project_id == current["project_id"],
+                                                   experiments.c.name == name)).first():
+                raise AlreadyExists(f"experiment {name!r} already exists in this project")
+            conn.execute(experiments.update().where(experiments.c.id == experiment_id).values(**values))
+            for key, value in tag_items:
+                stmt = self._insert()(experiment_tags).values(
+                    experiment_id=experiment_id, key=key, value=value)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["experiment_id", "key"], set_={"value": value}))
+        return self.get_experiment(experiment_id)
+
+    # runs ---------------------------------------------------------------------
+    @staticmethod
+    def _clean_tags(tag_map: dict[str, Any] | None) -> list[tuple[str, str]]:
+        if not tag_map:
+            return []
+        v.check_mapping("tags", tag_map)
+        return [(v.validate_key("tag", k), v.tag_value(k, val)) for k, val in tag_map.items()]
+
+    def create_run(self, experiment_id: str, name: str | None = None, start_time: int | None = None,
+                   parent_id: str | None = None, tags: dict[str, str] | None = None,
+                   source: RunSource | None = None) -> Run:
+        run_name = v.validate_name("run", name) if name is not None else generate_run_name()
+        start = v.int64("start_time", start_time) if start_time is not None else now_ms()
+        tag_items = self._clean_tags(tags)
+        source = source or RunSource()
+        run_id = _new_id()
+        row = {
+            "id": run_id, "experiment_id": experiment_id, "name": run_name,
+            "status": RunStatus.RUNNING.value, "start_time": start, "end_time": None,
+            "user": source.user[:250], "parent_id": parent_id, "entry_point": source.entry_point,
+            "git_commit": source.git_commit, "git_dirty": source.git_dirty,
+            "python_version": source.python_version[:32],
+            "artifact_location": f"{experiment_id}/{run_id}/artifacts",
+        }
+        with self._write() as conn:
+            if conn.execute(select(experiments.c.id).where(experiments.c.id == experiment_id)).first() is None:
+                raise NotFound(f"experiment {experiment_id!r} does not exist")
+            if parent_id is not None and conn.execute(
+                    select(runs.c.id).where(runs.c.id == parent_id)).first() is None:
+                raise NotFound(f"parent run {parent_id!r} does not exist")
+            conn.execute(runs.insert().values(**row))
+            if tag_items:
+                conn.execute(tags.insert(), [{"run_id": run_id, "key": k, "value": val}
+                                             for k, val in tag_items])
+        return Run(**row, tags=dict(tag_items))
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            return self._load_runs(conn, [row])[0]
+
+    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        ids = [r["id"] for r in rows]
+        run_params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        run_tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        run_metrics: dict[str, dict[str, Metric]] = {i: {} for i in ids}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for rid, key, value in conn.execute(
+                    select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))):
+                run_params[rid][key] = value
+            for rid, key, value in conn.execute(
+                    select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))):
+                run_tags[rid][key] = value
+            for rid, key, value, step, ts in conn.execute(
+                    select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value,
+                           latest_metrics.c.step, latest_metrics.c.timestamp)
+                    .where(latest_metrics.c.run_id.in_(chunk))):
+                run_metrics[rid][key] = Metric.model_construct(key=key, value=value, step=step, timestamp=ts)
+        return [
+            Run.model_construct(
+                **{**r, "status": RunStatus(r["status"])},
+                params=run_params[r["id"]], tags=run_tags[r["id"]], metrics=run_metrics[r["id"]])
+            for r in rows
+        ]
+
+    def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
+                   name: str | None = None) -> Run:
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = v.validate_name("run", name)
+        if status is not None:
+            status = self._status(status)
+            values["status"] = status.value
+            if status.is_terminal:
+                values["end_time"] = v.int64("end_time", end_time) if end_time is not None else now_ms()
+        with self._write() as conn:
+            current = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if current is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            if status is not None and current != RunStatus.RUNNING.value and status.value != current:
+                raise InvalidState(f"run {run_id} is already {current}; its status cannot change")
+            if status is not None and status.value == current and current != RunStatus.RUNNING.value:
+                values.pop("status")
+                values.pop("end_time", None)
+            if values:
+                conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+        return self.get_run(run_id)
+
+    @staticmethod
+    def _status(status: Any) -> RunStatus:
+        try:
+            return RunStatus(status)
+        except ValueError:
+            raise InvalidArgument(
+                f"status {status!r} is not one of {', '.join(s.value for s in RunStatus)}") from None
+
+    def log_batch(self, batch: Batch) -> BatchResult:
+        if len(batch.metrics) + len(batch.params) + len(batch.tags) > v.MAX_BATCH_ITEMS:
+            raise InvalidArgument(
+                f"a batch holds at most {v.MAX_BATCH_ITEMS} metrics, params and tags; split it")
+        metric_rows = [
+            {"run_id": batch.run_id, "key": v.validate_key("metric", m.key),
+             "value": v.metric_value(m.key, m.value), "step": v.int64("step", m.step),
+             "timestamp": v.int64("timestamp", m.timestamp)}
+            for m in batch.metrics
+        ]
+        param_map: dict[str, str] = {}
+        for p in batch.params:
+            value = v.param_value(v.validate_key("param", p.key), p.value)
+            if param_map.get(p.key, value) != value:
+                raise Conflict(f"param {p.key!r} is given twice in one batch with different values")
+            param_map[p.key] = value
+        tag_map = {v.validate_key("tag", t.key): v.tag_value(t.key, t.value) for t in batch.tags}
+        end_status = self._status(batch.end_status) if batch.end_status is not None else None
+        if end_status is RunStatus.RUNNING:
+            raise InvalidArgument("end_status must be FINISHED, FAILED or KILLED")
+        if batch.batch_id is not None and not (0 < len(batch.batch_id) <= 64):
+            raise InvalidArgument("batch_id must have 1 to 64 characters")
+
+        with self._write() as conn:
+            if batch.batch_id is not None and conn.execute(
+                    select(applied_batches.c.batch_id).where(
+                        applied_batches.c.batch_id == batch.batch_id)).first():
+                return BatchResult(applied=False)
+            status = conn.execute(select(runs.c.status).where(runs.c.id == batch.run_id)).scalar()
+            if status is None:
+                raise NotFound(f"run {batch.run_id!r} does not exist")
+            if status != RunStatus.RUNNING.value:
+                raise InvalidState(
+                    f"run {batch.run_id} is {status}; a finished run accepts no more metrics, "
+                    "params or tags (start a new run)")
+            if param_map:
+                existing = dict(conn.execute(select(params.c.key, params.c.value).where(
+                    params.c.run_id == batch.run_id, params.c.key.in_(list(param_map)))).all())
+                for key, value in param_map.items():
+                    if key in existing and existing[key] != value:
+                        raise Conflict(
+                            f"param {key!r} was logged as {existing[key]!r}; it cannot change to "
+                            f"{value!r} (params are immutable; use a metric or a tag for values that change)")
+                new = [{"run_id": batch.run_id, "key": k, "value": val}
+                       for k, val in param_map.items() if k not in existing]
+                if new:
+                    conn.execute(params.insert(), new)
+            if tag_map:
+                stmt = self._insert()(tags)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}),
+                    [{"run_id": batch.run_id, "key": k, "value": val} for k, val in tag_map.items()])
+            if metric_rows:
+                conn.execute(metrics.insert(), metric_rows)
+                self._update_latest(conn, metric_rows)
+            if end_status is not None:
+                conn.execute(runs.update().where(runs.c.id == batch.run_id).values(
+                    status=end_status.value,
+                    end_time=v.int64("end_time", batch.end_time) if batch.end_time else now_ms()))
+            if batch.batch_id is not None:
+                conn.execute(applied_batches.insert().values(
+                    batch_id=batch.batch_id, run_id=batch.run_id, applied_at=now_ms()))
+        return BatchResult(applied=True)
+
+    def _update_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        best: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            cur = best.get(r["key"])
+            if cur is None or (r["step"], r["timestamp"]) >= (cur["step"], cur["timestamp"]):
+                best[r["key"]] = r
+        stmt = self._insert()(latest_metrics)
+        ex = stmt.excluded
+        newer = (ex.step > latest_metrics.c.step) | (
+            (ex.step == latest_metrics.c.step) & (ex.timestamp >= latest_metrics.c.timestamp))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
+                where=newer),
+            list(best.values()))
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        with self._read() as conn:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"run {run_id!r} does not exist")
+            result = conn.execute(
+                select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
+                .where(metrics.c.run_id == run_id, metrics.c.key == key)
+                .order_by(metrics.c.step, metrics.c.timestamp))
+            rows = result.all()
+        steps, values, stamps = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+        return MetricHistory.model_construct(
+            run_id=run_id, key=key, steps=steps, values=values, timestamps=stamps)
+
+    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
+                    order_by: Sequence[str] | None = None, max_results: int = 1000,
+                    page_token: str | None = None) -> Page[Run]:
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        limit = _max_results(max_results)
+        offset = _decode_token(page_token)
+        where = compile_filter(parse_filter(filter))
+        order = parse_order_by(list(order_by) if order_by else None)
+        query = select(runs).where(runs.c.experiment_id.in_(list(experiment_ids)), where)
+        query = apply_order(query, order).limit(limit + 1).offset(offset)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+            items = self._load_runs(conn, rows[:limit])
+        token = _encode_token(offset + limit) if len(rows) > limit else None
+        return Page[Run].model_construct(items=items, next_page_token=token)
+
+    # audit ----------------------------------------------------------------------
+    def record_audit_event(self, event: AuditEvent) -> AuditEvent:
+        row = event.model_dump(exclude={"id"})
+        row["request"] = orjson.dumps(row["request"]).decode()
+        with self._write() as conn:
+            new_id = conn.execute(audit_events.insert().values(**row)).inserted_primary_key[0]
+        return event.model_copy(update={"id": new_id})
+
+    def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
+                            actor: str | None = None, since: int | None = None,
+                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+        limit = _max_results(max_results)
+        conds = []
+        if resource_type:
+            conds.append(audit_events.c.resource_type == resource_type)
+        if resource_id:
+            conds.append(audit_events.c.resource_id == resource_id)
+        if actor:
+            conds.append(audit_events.c.actor == actor)
+        if since is not None:
+            conds.append(audit_events.c.time >= since)
+        if until is not None:
+            conds.append(audit_events.c.time < until)
+        query = select(audit_events).where(and_(*conds)).order_by(audit_events.c.id).limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [AuditEvent(**{**r, "request": orjson.loads(r["request"])}) for r in rows]
+
+    def count_runs(self, experiment_id: str) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(runs).where(
+                runs.c.experiment_id == experiment_id)).scalar() or 0)
