@@ -1,0 +1,20 @@
+"""Persistence behind interfaces; a URI picks the backend."""
+
+from __future__ import annotations
+
+from dockyard.config import is_http_uri
+from dockyard.store.base import MetadataStore
+
+
+def open_metadata_store(uri: str, user: str | None = None, timeout: float = 30.0) -> MetadataStore:
+    """``sqlite:///...`` / ``postgresql://...`` in process, ``http(s)://...`` through a server."""
+    if is_http_uri(uri):
+        from dockyard.store.rest import RestMetadataStore
+
+        return RestMetadataStore(uri, user=user, timeout=timeout)
+    from dockyard.store.sql import SqlMetadataStore
+
+    return SqlMetadataStore(uri)
+
+
+__all__ = ["MetadataStore", "open_metadata_store"]

@@ -104,6 +104,8 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
+# A segment of a bare dotted key may start with a digit: metrics.layer.0.loss
+_KEY_SEGMENT_RE = re.compile(r"[A-Za-z0-9_\-:/]+")
 
 
 def _unquote(text: str) -> str:
@@ -116,6 +118,17 @@ def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
+        prev = tokens[-1] if tokens else None
+        if text[pos] == "." and prev and prev.kind == "ident" and prev.pos + len(prev.text) == pos:
+            # A dot glued to a bare word joins key segments; otherwise ".0" in
+            # "metrics.layer.0.loss" would read as the number 0.0.
+            tokens.append(_Token("dot", ".", pos, "."))
+            pos += 1
+            seg = _KEY_SEGMENT_RE.match(text, pos)
+            if seg:
+                tokens.append(_Token("ident", seg.group(), pos, seg.group()))
+                pos = seg.end()
+            continue
         m = _TOKEN_RE.match(text, pos)
         if not m:
             snippet = text[pos : pos + 10]

@@ -85,3 +85,44 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete(self, path: str) -> None:
         """Delete a file or a folder with everything below it (missing is fine)."""
+
+
+class ScopedArtifactStore(ArtifactStore):
+    """A view of another store below a prefix (how a run sees its own folder)."""
+
+    def __init__(self, inner: ArtifactStore, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix.strip("/")
+
+    def _full(self, path: str) -> str:
+        from dockyard.entities.validation import validate_artifact_path
+
+        path = validate_artifact_path(path, allow_root=True)
+        return f"{self.prefix}/{path}" if path else self.prefix
+
+    def _rel(self, path: str) -> str:
+        return path[len(self.prefix) + 1 :] if path.startswith(self.prefix + "/") else path
+
+    def put_stream(self, stream: BinaryIO, path: str, progress: Progress | None = None) -> None:
+        self.inner.put_stream(stream, self._full(path), progress)
+
+    def put_file(self, local_path: str | Path, path: str, progress: Progress | None = None) -> None:
+        self.inner.put_file(local_path, self._full(path), progress)
+
+    def iter_bytes(self, path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        return self.inner.iter_bytes(self._full(path), chunk_size)
+
+    def list(self, path: str = "") -> list[FileInfo]:
+        return [
+            info.model_copy(update={"path": self._rel(info.path)})
+            for info in self.inner.list(self._full(path))
+        ]
+
+    def exists(self, path: str) -> bool:
+        return self.inner.exists(self._full(path))
+
+    def size(self, path: str) -> int:
+        return self.inner.size(self._full(path))
+
+    def delete(self, path: str) -> None:
+        self.inner.delete(self._full(path))

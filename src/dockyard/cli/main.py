@@ -1,0 +1,137 @@
+"""The ``dockyard`` command."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from dockyard import __version__
+from dockyard.cli import artifacts, experiments, runs
+from dockyard.cli.common import handle_errors
+from dockyard.cli.output import console, err_console, table
+from dockyard.config import get_settings, is_http_uri
+
+app = typer.Typer(
+    name="dockyard",
+    help="Dockyard: track, package, deploy and monitor machine-learning models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dockyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Dockyard: track, package, deploy and monitor machine-learning models."""
+
+
+def _database_uri(uri: str | None) -> str:
+    uri = uri or get_settings().uri
+    if is_http_uri(uri):
+        raise typer.BadParameter(
+            f"{uri} is a server URL; give a database URI (sqlite:///... or postgresql://...)",
+            param_hint="--uri")
+    return uri
+
+
+@app.command()
+@handle_errors
+def server(
+    host: str = typer.Option("127.0.0.1", "--host", "-h", help="Address to bind."),
+    port: int = typer.Option(5000, "--port", "-p", help="Port to listen on."),
+    uri: str = typer.Option(None, "--uri", help="Database: sqlite:///file.db or postgresql://... "
+                            "(default: the embedded store under DOCKYARD_HOME)."),
+    artifacts: str = typer.Option(None, "--artifacts",
+                                  help="Artifact root: a folder or s3://bucket/prefix."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from dockyard.server.app import ENV_ARTIFACTS, ENV_STORE, create_app
+    from dockyard.store.sql import SqlMetadataStore
+
+    db = _database_uri(uri)
+    SqlMetadataStore(db).close()  # migrate once, before any worker starts
+    console.print(f"Dockyard {__version__} serving [bold]{db}[/] on http://{host}:{port}")
+    if workers == 1:
+        uvicorn.run(create_app(db, artifacts), host=host, port=port, access_log=access_log,
+                    log_level="info")
+        return
+    os.environ[ENV_STORE] = db
+    if artifacts:
+        os.environ[ENV_ARTIFACTS] = artifacts
+    uvicorn.run("dockyard.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, access_log=access_log, log_level="info")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(
+    uri: str = typer.Option(None, "--uri", help="Database URI (default: the embedded store)."),
+) -> None:
+    """Apply pending schema migrations (the server also does this when it starts)."""
+    from dockyard.store.sql.engine import make_engine, upgrade
+
+    engine = make_engine(_database_uri(uri))
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        console.print(f"database is up to date (revision {after})")
+    else:
+        console.print(f"upgraded database from revision {before or 'empty'} to {after}")
+
+
+@app.command()
+@handle_errors
+def sync(
+    uri: str = typer.Option(None, "--uri", envvar="DOCKYARD_URI",
+                            help="Replay only the batches spooled for this server (default: all)."),
+) -> None:
+    """Send batches that were spooled while the server was unreachable (exactly once)."""
+    from dockyard.store import open_metadata_store
+    from dockyard.train.spool import Spool, spools_under
+
+    settings = get_settings()
+    spools = [Spool(settings.spool, uri)] if uri else spools_under(settings.spool)
+    if not spools or not any(len(s) for s in spools):
+        console.print(f"nothing to sync (spool: {settings.spool})")
+        return
+    rows, failed = [], False
+    for spool in spools:
+        pending = len(spool)
+        if not pending:
+            continue
+        store = open_metadata_store(spool.uri, user=settings.user, timeout=settings.http_timeout)
+        try:
+            result = spool.replay(store)
+        finally:
+            store.close()
+        rows.append((spool.uri, pending, result.sent, result.duplicates, result.failed, result.remaining))
+        failed = failed or bool(result.remaining or result.failed)
+    table("Sync", ["server", "pending", "sent", "already applied", "rejected", "still pending"], rows)
+    if failed:
+        err_console.print("some batches were not delivered; see the table above")
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

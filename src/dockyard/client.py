@@ -1,0 +1,269 @@
+"""The object API: every entity, get/search/create/update, local or remote.
+
+``Client()`` uses ``DOCKYARD_URI`` (the embedded SQLite store by default);
+``Client("http://host:5000")`` talks to a server. The fluent API, the CLI
+and the server itself are all built on this class.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.config import get_settings, is_http_uri
+from dockyard.entities import (
+    AuditEvent,
+    Batch,
+    BatchResult,
+    Experiment,
+    FileInfo,
+    Metric,
+    MetricHistory,
+    Page,
+    Param,
+    Project,
+    Run,
+    RunSource,
+    RunStatus,
+    RunTag,
+    now_ms,
+)
+from dockyard.entities import validation as v
+from dockyard.errors import InvalidArgument, InvalidState, NotFound
+from dockyard.store import MetadataStore, open_metadata_store
+from dockyard.store.artifacts import ArtifactStore, artifact_store_for
+from dockyard.store.artifacts.base import Progress, ScopedArtifactStore
+
+
+class Client:
+    """Read and write the Dockyard record.
+
+    Args:
+        uri: ``sqlite:///path.db``, ``postgresql://...`` or ``http(s)://host:port``.
+            Defaults to ``DOCKYARD_URI`` or the embedded store under ``DOCKYARD_HOME``.
+        artifacts: artifact root for a local store (folder or ``s3://bucket/prefix``).
+            Ignored for a server, which proxies its own.
+        store, artifact_store: ready-made backends (the server passes its own).
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        artifacts: str | None = None,
+        *,
+        store: MetadataStore | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.uri = uri or getattr(store, "uri", None) or settings.uri
+        self.user = settings.user
+        self.store = store or open_metadata_store(
+            self.uri, user=settings.user, timeout=settings.http_timeout
+        )
+        self.is_remote = is_http_uri(self.uri)
+        self._artifact_store = artifact_store
+        self._artifact_root = artifacts or settings.artifacts
+
+    def close(self) -> None:
+        self.store.close()
+
+    # projects -----------------------------------------------------------------
+    def create_project(self, name: str, description: str = "") -> Project:
+        return self.store.create_project(name, description)
+
+    def get_project(self, project_id: str) -> Project:
+        return self.store.get_project(project_id)
+
+    def get_project_by_name(self, name: str) -> Project:
+        return self.store.get_project_by_name(name)
+
+    def list_projects(self) -> list[Project]:
+        return self.store.list_projects()
+
+    def _project_id(self, project: str | None) -> str | None:
+        return None if project is None else self.store.get_project_by_name(project).id
+
+    # experiments ------------------------------------------------------------------
+    def create_experiment(self, name: str, project: str | None = None, description: str = "",
+                          tags: Mapping[str, Any] | None = None) -> Experiment:
+        """Create an experiment in ``project`` (by name; the default project when omitted)."""
+        return self.store.create_experiment(name, self._project_id(project), description,
+                                            dict(tags) if tags else None)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment:
+        return self.store.get_experiment_by_name(name, self._project_id(project))
+
+    def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        try:
+            return self.get_experiment_by_name(name, project)
+        except NotFound:
+            from dockyard.errors import AlreadyExists
+
+            try:
+                return self.create_experiment(name, project)
+            except AlreadyExists:  # created concurrently by someone else
+                return self.get_experiment_by_name(name, project)
+
+    def search_experiments(self, project: str | None = None, name_like: str | None = None,
+                           max_results: int = 1000, page_token: str | None = None) -> Page[Experiment]:
+        return self.store.search_experiments(self._project_id(project), name_like, max_results, page_token)
+
+    def update_experiment(self, experiment_id: str, name: str | None = None,
+                          description: str | None = None,
+                          tags: Mapping[str, Any] | None = None) -> Experiment:
+        return self.store.update_experiment(experiment_id, name, description,
+                                            dict(tags) if tags else None)
+
+    # runs -------------------------------------------------------------------------
+    def create_run(self, experiment_id: str, name: str | None = None, *,
+                   tags: Mapping[str, Any] | None = None, parent_id: str | None = None,
+                   source: RunSource | None = None, start_time: int | None = None) -> Run:
+        return self.store.create_run(experiment_id, name, start_time, parent_id,
+                                     dict(tags) if tags else None, source)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    def update_run(self, run_id: str, status: RunStatus | str | None = None,
+                   end_time: int | None = None, name: str | None = None) -> Run:
+        return self.store.update_run(run_id, RunStatus(status) if isinstance(status, str) else status,
+                                     end_time, name)
+
+    def set_terminated(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED,
+                       end_time: int | None = None) -> Run:
+        return self.update_run(run_id, status, end_time or now_ms())
+
+    def log_batch(self, run_id: str, metrics: Iterable[Metric] = (), params: Iterable[Param] = (),
+                  tags: Iterable[RunTag] = (), batch_id: str | None = None) -> BatchResult:
+        """Write metrics, params and tags in one request and one transaction."""
+        return self.store.log_batch(Batch(run_id=run_id, metrics=list(metrics), params=list(params),
+                                          tags=list(tags), batch_id=batch_id or uuid.uuid4().hex))
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0,
+                   timestamp: int | None = None) -> None:
+        metric = Metric(key=v.validate_key("metric", key), value=v.metric_value(key, value),
+                        step=v.int64("step", step), timestamp=timestamp or now_ms())
+        self.log_batch(run_id, metrics=[metric])
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, params=[Param(key=v.validate_key("param", key),
+                                             value=v.param_value(key, value))])
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags=[RunTag(key=v.validate_key("tag", key),
+                                            value=v.tag_value(key, value))])
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        return self.store.get_metric_history(run_id, key)
+
+    def search_runs(self, experiment_ids: str | Sequence[str], filter: str | None = None,
+                    order_by: Sequence[str] | str | None = None, max_results: int = 1000,
+                    page_token: str | None = None) -> Page[Run]:
+        """One page of runs; see :mod:`dockyard.store.search` for the filter grammar."""
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        order = [order_by] if isinstance(order_by, str) else order_by
+        return self.store.search_runs(ids, filter, order, max_results, page_token)
+
+    def search_all_runs(self, experiment_ids: str | Sequence[str], filter: str | None = None,
+                        order_by: Sequence[str] | str | None = None) -> Iterator[Run]:
+        """Every matching run, following page tokens."""
+        token = None
+        while True:
+            page = self.search_runs(experiment_ids, filter, order_by, 1000, token)
+            yield from page.items
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    # artifacts ----------------------------------------------------------------------
+    def artifact_store(self) -> ArtifactStore:
+        """The store below every run's folder (local mode only)."""
+        if self._artifact_store is None:
+            self._artifact_store = artifact_store_for(self._artifact_root)
+        return self._artifact_store
+
+    def run_artifacts(self, run: Run | str) -> ArtifactStore:
+        """A store rooted at one run's artifact folder."""
+        if self.is_remote:
+            from dockyard.store.artifacts.http import HttpArtifactStore
+
+            run_id = run if isinstance(run, str) else run.id
+            return HttpArtifactStore(self.store.http, f"/runs/{run_id}/artifacts")  # type: ignore[attr-defined]
+        run = self.get_run(run) if isinstance(run, str) else run
+        return ScopedArtifactStore(self.artifact_store(), run.artifact_location)
+
+    def _writable_artifacts(self, run_id: str) -> ArtifactStore:
+        if self.is_remote:  # the server checks the run's state
+            return self.run_artifacts(run_id)
+        run = self.get_run(run_id)
+        if run.status.is_terminal:
+            raise InvalidState(f"run {run_id} is {run.status.value}; its artifacts can no longer change")
+        return self.run_artifacts(run)
+
+    def put_artifact_stream(self, run_id: str, path: str, stream: BinaryIO,
+                            progress: Progress | None = None) -> None:
+        self._writable_artifacts(run_id).put_stream(stream, v.validate_artifact_path(path), progress)
+
+    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None,
+                     progress: Progress | None = None) -> str:
+        """Upload one file into the run's artifacts (under ``artifact_path`` if given).
+
+        Returns the artifact's path relative to the run.
+        """
+        local = Path(local_path)
+        if not local.is_file():
+            raise InvalidArgument(f"{local} is not a file; use log_artifacts for a folder")
+        dest = f"{artifact_path.strip('/')}/{local.name}" if artifact_path else local.name
+        dest = v.validate_artifact_path(dest)
+        self._writable_artifacts(run_id).put_file(local, dest, progress)
+        return dest
+
+    def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None,
+                      progress: Progress | None = None) -> list[str]:
+        """Upload every file below a folder, keeping the layout."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidArgument(f"{root} is not a folder")
+        store = self._writable_artifacts(run_id)
+        written = []
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = file.relative_to(root).as_posix()
+            dest = v.validate_artifact_path(f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
+            store.put_file(file, dest, progress)
+            written.append(dest)
+        return written
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[FileInfo]:
+        return self.run_artifacts(run_id).list(v.validate_artifact_path(path, allow_root=True))
+
+    def iter_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
+        return self.run_artifacts(run_id).iter_bytes(v.validate_artifact_path(path))
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | Path | None = None,
+                           progress: Progress | None = None) -> Path:
+        """Download a file or a folder of a run's artifacts; returns the local path."""
+        path = v.validate_artifact_path(path, allow_root=True)
+        store = self.run_artifacts(run_id)
+        dst = Path(dst_path or ".").absolute()
+        if path and store.exists(path):
+            return store.get_file(path, dst / Path(path).name, progress)
+        files = list(store.walk(path))
+        if not files and path:
+            raise NotFound(f"run {run_id} has no artifact {path!r}")
+        base = dst / Path(path).name if path else dst
+        for info in files:
+            rel = info.path[len(path) + 1 :] if path else info.path
+            store.get_file(info.path, base / rel, progress)
+        return base
+
+    # audit ---------------------------------------------------------------------------
+    def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
+                            actor: str | None = None, since: int | None = None,
+                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+        return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
+                                              max_results)

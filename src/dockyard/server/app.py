@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app`` builds it around one Client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dockyard import __version__
+from dockyard.client import Client
+from dockyard.config import get_settings
+from dockyard.server.errors import install_error_handlers
+from dockyard.server.routes import artifacts as artifact_routes
+from dockyard.server.routes import audit, experiments, projects, runs
+from dockyard.store.http import API_PREFIX
+
+ENV_STORE = "DOCKYARD_SERVER_URI"
+ENV_ARTIFACTS = "DOCKYARD_SERVER_ARTIFACTS"
+
+
+def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
+    """A server over the metadata store at ``uri`` and the artifact root ``artifacts``.
+
+    Both default to the embedded store and folder under ``DOCKYARD_HOME``.
+    """
+    settings = get_settings()
+    uri = uri or settings.uri
+    if uri.startswith(("http://", "https://")):
+        from dockyard.errors import InvalidArgument
+
+        raise InvalidArgument("the server needs a database URI (sqlite:// or postgresql://), not a server URL")
+    client = Client(uri, artifacts or settings.artifacts)
+    client.artifact_store()  # fail at start, not at the first upload, if the root is unusable
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        client.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Dockyard",
+        version=__version__,
+        description="Track, package, deploy and monitor machine-learning models.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.client = client
+    install_error_handlers(app)
+    for module in (projects, experiments, runs, artifact_routes, audit):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/health", tags=["health"], summary="Liveness and store check")
+    def health() -> dict[str, str]:
+        client.store.list_projects()
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used with several workers)."""
+    return create_app(os.environ.get(ENV_STORE) or None, os.environ.get(ENV_ARTIFACTS) or None)

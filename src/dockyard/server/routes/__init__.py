@@ -1,0 +1,1 @@
+"""One router per resource; all use the audited route class."""

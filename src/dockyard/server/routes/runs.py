@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from dockyard.entities import Batch, BatchResult, MetricHistory, Page, Run
+from dockyard.server.deps import client_of, json_response
+from dockyard.server.schemas import CreateRun, LogBatch, SearchRuns, UpdateRun
+from dockyard.server.writes import AuditedRoute
+
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=AuditedRoute)
+
+
+@router.post("", response_model=Run, status_code=201, summary="Start a run")
+def create_run(body: CreateRun, request: Request) -> Response:
+    run = client_of(request).store.create_run(
+        body.experiment_id, body.name, body.start_time, body.parent_id, body.tags, body.source)
+    request.state.audit = {"experiment_id": body.experiment_id, "name": run.name}
+    return json_response(run, 201)
+
+
+@router.post(":search", response_model=Page[Run], summary="Search runs with the filter grammar",
+             openapi_extra={"x-read-only": True})
+def search_runs(body: SearchRuns, request: Request) -> Response:
+    page = client_of(request).store.search_runs(
+        body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token)
+    return json_response(page)
+
+
+@router.get("/{run_id}", response_model=Run, summary="Get a run with its params, tags and latest metrics")
+def get_run(run_id: str, request: Request) -> Response:
+    return json_response(client_of(request).get_run(run_id))
+
+
+@router.patch("/{run_id}", response_model=Run, summary="Rename a run or end it")
+def update_run(run_id: str, body: UpdateRun, request: Request) -> Response:
+    request.state.audit = body.model_dump(mode="json", exclude_none=True)
+    return json_response(client_of(request).update_run(run_id, body.status, body.end_time, body.name))
+
+
+@router.post("/{run_id}/batch", response_model=BatchResult,
+             summary="Log metrics, params and tags in one transaction (idempotent by batch_id)")
+def log_batch(run_id: str, body: LogBatch, request: Request) -> Response:
+    request.state.audit = {
+        "batch_id": body.batch_id, "metrics": len(body.metrics), "params": len(body.params),
+        "tags": len(body.tags), **({"end_status": body.end_status.value} if body.end_status else {}),
+    }
+    batch = Batch.model_construct(run_id=run_id, **dict(body))
+    return json_response(client_of(request).store.log_batch(batch))
+
+
+@router.get("/{run_id}/metric-history", response_model=MetricHistory,
+            summary="Every point of one metric, in columns")
+def get_metric_history(run_id: str, key: str, request: Request) -> Response:
+    return json_response(client_of(request).get_metric_history(run_id, key))

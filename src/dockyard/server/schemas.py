@@ -1,0 +1,61 @@
+"""Request bodies of the REST API (responses are the entity models)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.entities import Metric, Param, RunSource, RunStatus, RunTag
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateProject(_Body):
+    name: str
+    description: str = ""
+
+
+class CreateExperiment(_Body):
+    name: str
+    project_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class UpdateExperiment(_Body):
+    name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class CreateRun(_Body):
+    experiment_id: str
+    name: str | None = None
+    start_time: int | None = None
+    parent_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: RunSource | None = None
+
+
+class UpdateRun(_Body):
+    status: RunStatus | None = None
+    end_time: int | None = None
+    name: str | None = None
+
+
+class LogBatch(_Body):
+    metrics: list[Metric] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    tags: list[RunTag] = Field(default_factory=list)
+    batch_id: str | None = None
+    end_status: RunStatus | None = None
+    end_time: int | None = None
+
+
+class SearchRuns(_Body):
+    experiment_ids: list[str]
+    filter: str | None = None
+    order_by: list[str] | None = None
+    max_results: int = 1000
+    page_token: str | None = None

@@ -1,0 +1,133 @@
+"""RestMetadataStore: the metadata store interface over a Dockyard server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dockyard.entities import (
+    AuditEvent,
+    Batch,
+    BatchResult,
+    Experiment,
+    MetricHistory,
+    Page,
+    Project,
+    Run,
+    RunSource,
+    RunStatus,
+)
+from dockyard.store.base import MetadataStore
+from dockyard.store.http import HttpSession
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: val for k, val in d.items() if val is not None}
+
+
+class RestMetadataStore(MetadataStore):
+    """Talks to ``dockyard server`` at ``http(s)://host:port``."""
+
+    def __init__(self, uri: str, user: str | None = None, timeout: float = 30.0) -> None:
+        self.uri = uri
+        self.http = HttpSession(uri, user=user, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _get(self, path: str, **params: Any) -> bytes:
+        return self.http.request("GET", path, params=_drop_none(params)).content
+
+    # projects
+    def create_project(self, name: str, description: str = "") -> Project:
+        r = self.http.request("POST", "/projects", json={"name": name, "description": description})
+        return Project.model_validate_json(r.content)
+
+    def get_project(self, project_id: str) -> Project:
+        return Project.model_validate_json(self._get(f"/projects/{project_id}"))
+
+    def get_project_by_name(self, name: str) -> Project:
+        return Project.model_validate_json(self._get("/projects:by-name", name=name))
+
+    def list_projects(self) -> list[Project]:
+        return Page[Project].model_validate_json(self._get("/projects")).items
+
+    # experiments
+    def create_experiment(self, name: str, project_id: str | None = None, description: str = "",
+                          tags: dict[str, str] | None = None) -> Experiment:
+        body = {"name": name, "project_id": project_id, "description": description, "tags": tags or {}}
+        r = self.http.request("POST", "/experiments", json=body)
+        return Experiment.model_validate_json(r.content)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return Experiment.model_validate_json(self._get(f"/experiments/{experiment_id}"))
+
+    def get_experiment_by_name(self, name: str, project_id: str | None = None) -> Experiment:
+        return Experiment.model_validate_json(
+            self._get("/experiments:by-name", name=name, project_id=project_id))
+
+    def search_experiments(self, project_id: str | None = None, name_like: str | None = None,
+                           max_results: int = 1000, page_token: str | None = None) -> Page[Experiment]:
+        return Page[Experiment].model_validate_json(self._get(
+            "/experiments", project_id=project_id, name_like=name_like, max_results=max_results,
+            page_token=page_token))
+
+    def update_experiment(self, experiment_id: str, name: str | None = None,
+                          description: str | None = None,
+                          tags: dict[str, str] | None = None) -> Experiment:
+        body = _drop_none({"name": name, "description": description, "tags": tags})
+        r = self.http.request("PATCH", f"/experiments/{experiment_id}", json=body)
+        return Experiment.model_validate_json(r.content)
+
+    # runs
+    def create_run(self, experiment_id: str, name: str | None = None, start_time: int | None = None,
+                   parent_id: str | None = None, tags: dict[str, str] | None = None,
+                   source: RunSource | None = None) -> Run:
+        body = _drop_none({
+            "experiment_id": experiment_id, "name": name, "start_time": start_time,
+            "parent_id": parent_id, "tags": tags,
+            "source": source.model_dump() if source else None,
+        })
+        return Run.model_validate_json(self.http.request("POST", "/runs", json=body).content)
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.model_validate_json(self._get(f"/runs/{run_id}"))
+
+    def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
+                   name: str | None = None) -> Run:
+        body = _drop_none({"status": status.value if isinstance(status, RunStatus) else status,
+                           "end_time": end_time, "name": name})
+        return Run.model_validate_json(self.http.request("PATCH", f"/runs/{run_id}", json=body).content)
+
+    def log_batch(self, batch: Batch) -> BatchResult:
+        content = batch.model_dump_json(exclude={"run_id"}, exclude_none=True)
+        r = self.http.request("POST", f"/runs/{batch.run_id}/batch", content=content,
+                              headers={"Content-Type": "application/json"})
+        return BatchResult.model_validate_json(r.content)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        return MetricHistory.model_validate_json(self._get(f"/runs/{run_id}/metric-history", key=key))
+
+    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
+                    order_by: Sequence[str] | None = None, max_results: int = 1000,
+                    page_token: str | None = None) -> Page[Run]:
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        body = _drop_none({"experiment_ids": list(experiment_ids), "filter": filter,
+                           "order_by": list(order_by) if order_by else None,
+                           "max_results": max_results, "page_token": page_token})
+        return Page[Run].model_validate_json(self.http.request("POST", "/runs:search", json=body).content)
+
+    # audit
+    def record_audit_event(self, event: AuditEvent) -> AuditEvent:
+        # Audit events are written by the server itself for every change it makes.
+        from dockyard.errors import PermissionDenied
+
+        raise PermissionDenied("audit events are recorded by the server; clients cannot write them")
+
+    def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
+                            actor: str | None = None, since: int | None = None,
+                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+        return Page[AuditEvent].model_validate_json(self._get(
+            "/audit-events", resource_type=resource_type, resource_id=resource_id, actor=actor,
+            since=since, until=until, max_results=max_results)).items

@@ -1,0 +1,274 @@
+"""The fluent API: a few lines in a training script.
+
+    import dockyard
+
+    dockyard.set_experiment("churn")
+    with dockyard.start_run(name="rf-baseline"):
+        dockyard.log_params({"n_estimators": 200})
+        dockyard.log_metric("loss", 0.3, step=1)
+
+Metric, param and tag calls are checked at once (a bad value raises at the
+line that logged it), then queued and sent in batches by a background
+thread; see :mod:`dockyard.train.logger`. ``end_run``, leaving a ``with``
+block, :func:`flush` and interpreter exit make everything durable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from dockyard.client import Client
+from dockyard.config import get_settings
+from dockyard.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, now_ms
+from dockyard.entities import validation as v
+from dockyard.errors import Conflict, InvalidArgument, InvalidState
+from dockyard.train.logger import BatchLogger
+from dockyard.train.source import capture_source
+from dockyard.train.spool import Spool
+
+DEFAULT_EXPERIMENT = "default"
+
+
+class ActiveRun:
+    """The run a ``with dockyard.start_run()`` block logs to.
+
+    Attribute access falls through to the :class:`~dockyard.entities.Run` as it
+    was when the run started (``run.id``, ``run.name``, ``run.experiment_id``).
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.info = run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.info, name)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.info.name} ({self.info.id})>"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        if _state.stack and _state.stack[-1].info.id == self.info.id:
+            end_run(status)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.client: Client | None = None
+        self.logger: BatchLogger | None = None
+        self.uri: str | None = None
+        self.experiment: Experiment | None = None
+        self.stack: list[ActiveRun] = []
+        self.params: dict[str, dict[str, str]] = {}
+        self.steps: dict[tuple[str, str], int] = {}
+
+
+_state = _State()
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Point the fluent API at another store or server (``None``: back to ``DOCKYARD_URI``)."""
+    with _state.lock:
+        if _state.stack:
+            raise InvalidState("end the active run before changing the tracking URI")
+        _reset()
+        _state.uri = uri
+
+
+def get_tracking_uri() -> str:
+    return _state.uri or get_settings().uri
+
+
+def _reset() -> None:
+    if _state.logger is not None:
+        _state.logger.close()
+    if _state.client is not None:
+        _state.client.close()
+    _state.client = _state.logger = _state.experiment = None
+    _state.params.clear()
+    _state.steps.clear()
+
+
+def _client() -> Client:
+    with _state.lock:
+        if _state.client is None:
+            _state.client = Client(get_tracking_uri())
+        return _state.client
+
+
+def _logger() -> BatchLogger:
+    with _state.lock:
+        if _state.logger is None:
+            client = _client()
+            settings = get_settings()
+            _state.logger = BatchLogger(
+                client.store, Spool(settings.spool, client.uri),
+                batch_size=settings.batch_size, flush_interval=settings.flush_interval)
+        return _state.logger
+
+
+def set_experiment(name: str, project: str | None = None) -> Experiment:
+    """Make ``name`` the experiment new runs go to, creating it if needed."""
+    exp = _client().get_or_create_experiment(v.validate_name("experiment", name), project)
+    _state.experiment = exp
+    return exp
+
+
+def _current_experiment() -> Experiment:
+    return _state.experiment or set_experiment(DEFAULT_EXPERIMENT)
+
+
+def start_run(name: str | None = None, *, experiment: str | None = None, nested: bool = False,
+              tags: Mapping[str, Any] | None = None, run_id: str | None = None,
+              description: str | None = None) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run.
+
+    With ``nested=True`` the new run is a child of the active one. Use as a
+    context manager: the run ends FINISHED, FAILED if the block raises, or
+    KILLED on Ctrl-C.
+    """
+    client = _client()
+    with _state.lock:
+        if _state.stack and not nested and run_id is None:
+            raise InvalidState(
+                f"run {_state.stack[-1].info.name} is already active; end it first "
+                "or pass nested=True for a child run")
+        if run_id is not None:
+            run = client.get_run(run_id)
+            if run.status.is_terminal:
+                raise InvalidState(f"run {run_id} is {run.status.value}; it cannot be resumed")
+        else:
+            exp = client.get_or_create_experiment(experiment) if experiment else _current_experiment()
+            all_tags = dict(tags or {})
+            if description:
+                all_tags["dockyard.note"] = description
+            run = client.create_run(
+                exp.id, name, tags=all_tags,
+                parent_id=_state.stack[-1].info.id if (nested and _state.stack) else None,
+                source=capture_source(client.user))
+        active = ActiveRun(run)
+        _state.stack.append(active)
+        return active
+
+
+def active_run() -> ActiveRun | None:
+    return _state.stack[-1] if _state.stack else None
+
+
+def _run_id() -> str:
+    if _state.stack:
+        return _state.stack[-1].info.id
+    raise InvalidState("no active run; call dockyard.start_run() first")
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the active run after everything it logged is durable."""
+    with _state.lock:
+        if not _state.stack:
+            return
+        active = _state.stack.pop()
+    try:
+        status = RunStatus(status)
+    except ValueError:
+        raise InvalidArgument(f"status must be one of {', '.join(s.value for s in RunStatus)}") from None
+    _logger().end_run(active.info.id, status)
+    _state.params.pop(active.info.id, None)
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    """Log one point. Without ``step``, steps count up from 0 for each key."""
+    run_id = _run_id()
+    key = v.validate_key("metric", key)
+    value = v.metric_value(key, value)
+    if step is None:
+        step = _state.steps.get((run_id, key), -1) + 1
+    step = v.int64("step", step)
+    _state.steps[(run_id, key)] = step
+    ts = v.int64("timestamp", timestamp) if timestamp is not None else now_ms()
+    _logger().log_metrics(run_id, [Metric.model_construct(key=key, value=value, step=step, timestamp=ts)])
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+    for key, value in v.check_mapping("metrics", metrics).items():
+        log_metric(key, value, step, timestamp)
+
+
+def log_param(key: str, value: Any) -> None:
+    log_params({key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params (immutable: the same value again is fine, another raises Conflict)."""
+    run_id = _run_id()
+    seen = _state.params.setdefault(run_id, {})
+    items = []
+    for key, value in v.check_mapping("params", params).items():
+        key = v.validate_key("param", key)
+        text = v.param_value(key, value)
+        if seen.get(key, text) != text:
+            raise Conflict(f"param {key!r} was logged as {seen[key]!r}; it cannot change to {text!r}")
+        if key not in seen:
+            seen[key] = text
+            items.append(Param.model_construct(key=key, value=text))
+    if items:
+        _logger().log_params(run_id, items)
+
+
+def set_tag(key: str, value: Any) -> None:
+    set_tags({key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    run_id = _run_id()
+    items = [RunTag.model_construct(key=v.validate_key("tag", k), value=v.tag_value(k, val))
+             for k, val in v.check_mapping("tags", tags).items()]
+    _logger().set_tags(run_id, items)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> str:
+    """Upload a file into the active run's artifacts; returns its path in the run."""
+    return _client().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[str]:
+    return _client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def flush(timeout: float | None = None) -> None:
+    """Block until everything logged so far is committed (or spooled, if the server is away)."""
+    if _state.logger is not None:
+        _state.logger.flush(timeout)
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def search_runs(experiments: str | Sequence[str] | None = None, filter: str | None = None,
+                order_by: Sequence[str] | str | None = None, max_results: int = 1000) -> list[Run]:
+    """Runs of one or more experiments (by name), filtered and ordered.
+
+    Without ``experiments``, the current experiment. See ``docs/tracking.md``
+    for the filter grammar.
+    """
+    client = _client()
+    flush()  # what this process logged is visible to its own searches
+    if experiments is None:
+        ids = [_current_experiment().id]
+    else:
+        names = [experiments] if isinstance(experiments, str) else list(experiments)
+        ids = [client.get_experiment_by_name(n).id for n in names]
+    return client.search_runs(ids, filter, order_by, max_results).items

@@ -1,0 +1,47 @@
+"""What a run records about itself: user, entry point, git state, Python."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from dockyard.entities import RunSource
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def entry_point() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path:
+        return os.path.relpath(path) if not os.path.isabs(path) else path
+    return "<interactive>" if hasattr(sys, "ps1") else (sys.argv[0] if sys.argv and sys.argv[0] else "<unknown>")
+
+
+def capture_source(user: str) -> RunSource:
+    """Describe where the current process runs from (cheap: two git calls)."""
+    ep = entry_point()
+    where = Path(ep).parent if ep and not ep.startswith("<") else Path.cwd()
+    commit = _git(["rev-parse", "HEAD"], where)
+    dirty = None
+    if commit:
+        status = _git(["status", "--porcelain", "--untracked-files=no"], where)
+        dirty = bool(status) if status is not None else None
+    return RunSource(
+        user=user,
+        entry_point=ep,
+        git_commit=commit,
+        git_dirty=dirty,
+        python_version=platform.python_version(),
+    )
