@@ -4,4 +4,26 @@ are started by the fixtures in ``tests/services`` on loopback."""
 pytest_plugins = [
     "tests.services.postgres",
     "tests.services.s3",
+    "tests.services.server",
 ]
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import dockyard
+from dockyard.train import fluent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own DOCKYARD_HOME and a fresh fluent state."""
+    home = tmp_path / "dockyard-home"
+    monkeypatch.setenv("DOCKYARD_HOME", str(home))
+    for var in ("DOCKYARD_URI", "DOCKYARD_ARTIFACTS", "DOCKYARD_SPOOL"):
+        monkeypatch.delenv(var, raising=False)
+    yield home
+    while fluent.active_run():
+        dockyard.end_run("KILLED")
+    fluent.set_tracking_uri(None)

@@ -69,6 +69,12 @@ class Client:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # projects -----------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
         return self.store.create_project(name, description)
@@ -218,8 +224,7 @@ class Client:
         local = Path(local_path)
         if not local.is_file():
             raise InvalidArgument(f"{local} is not a file; use log_artifacts for a folder")
-        dest = f"{artifact_path.strip('/')}/{local.name}" if artifact_path else local.name
-        dest = v.validate_artifact_path(dest)
+        dest = _join(artifact_path, local.name)
         self._writable_artifacts(run_id).put_file(local, dest, progress)
         return dest
 
@@ -233,7 +238,7 @@ class Client:
         written = []
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = file.relative_to(root).as_posix()
-            dest = v.validate_artifact_path(f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
+            dest = _join(artifact_path, rel)
             store.put_file(file, dest, progress)
             written.append(dest)
         return written
@@ -267,3 +272,9 @@ class Client:
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
                                               max_results)
+
+
+def _join(folder: str | None, name: str) -> str:
+    """``folder/name`` inside a run, both checked: neither may escape the run's root."""
+    prefix = v.validate_artifact_path(folder, allow_root=True) if folder else ""
+    return v.validate_artifact_path(f"{prefix}/{name}" if prefix else name)

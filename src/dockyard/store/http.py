@@ -84,3 +84,10 @@ class HttpSession:
 
     def close(self) -> None:
         self.client.close()
+
+    def __del__(self) -> None:
+        # Clients are often dropped without close(); do not leak their sockets.
+        try:
+            self.client.close()
+        except Exception:
+            pass

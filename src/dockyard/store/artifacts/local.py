@@ -79,7 +79,9 @@ class LocalArtifactStore(ArtifactStore):
         normal, full = self._resolve(path)
         if full.is_dir():
             raise Conflict(f"artifact {normal!r} is a folder; cannot write a file there")
-        tmp = full.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}-{full.name}")
+        # The target's name is left out of the temporary one, which would
+        # otherwise pass the file system's name limit before the target does.
+        tmp = full.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}")
         fd = self._open_tmp(tmp, normal)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -96,13 +98,14 @@ class LocalArtifactStore(ArtifactStore):
             with self._os_errors("write", normal):
                 try:
                     os.replace(tmp, full)
-                except IsADirectoryError:
+                except IsADirectoryError as e:
                     raise Conflict(
                         f"artifact {normal!r} is a folder; cannot write a file there"
-                    ) from None
+                    ) from e
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(full.parent)
+        with self._os_errors("write", normal):
+            _fsync_dir(full.parent)
 
     @contextmanager
     def _os_errors(self, verb: str, normal: str) -> Iterator[None]:
@@ -124,7 +127,7 @@ class LocalArtifactStore(ArtifactStore):
                     raise StoreError(f"temporary file {tmp} already exists") from e
                 raise Conflict(
                     f"cannot write artifact {normal!r}: a parent of it is a file, not a folder"
-                ) from None
+                ) from e
             except FileNotFoundError as e:
                 if attempt == 2:
                     raise StoreError(f"could not create a folder for {normal!r}: {e}") from e

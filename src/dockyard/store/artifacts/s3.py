@@ -111,6 +111,7 @@ class S3ArtifactStore(ArtifactStore):
         return normal if normal == rel else None
 
     def _translate(self, err: Exception, what: str) -> Exception:
+        target = repr(what) if what else "the store root"
         if isinstance(err, self._client_error):
             error = err.response.get("Error", {})
             code = str(error.get("Code", ""))
@@ -119,8 +120,8 @@ class S3ArtifactStore(ArtifactStore):
             if code in _MISSING_KEY_CODES:
                 return NotFound(f"artifact {what!r} is missing (in {self.uri})", path=what)
             message = error.get("Message") or str(err)
-            return StoreError(f"S3 request for {what!r} in {self.uri} failed ({code}): {message}")
-        return StoreError(f"S3 request for {what!r} in {self.uri} failed: {err}")
+            return StoreError(f"S3 request for {target} in {self.uri} failed ({code}): {message}")
+        return StoreError(f"S3 request for {target} in {self.uri} failed: {err}")
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:

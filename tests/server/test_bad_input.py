@@ -1,0 +1,219 @@
+"""Every caller mistake gets a clear 4xx with {error_code, message} and writes nothing.
+
+Driven over real HTTP against a live server, and through the SDK (embedded and
+remote) so both boundaries hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import dockyard
+from dockyard.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    InvalidFilter,
+    InvalidState,
+    NotFound,
+)
+from tests.services.server import ServerProcess
+
+
+@pytest.fixture
+def api(dockyard_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=dockyard_server.url + "/api/v1", timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def run_id(api: httpx.Client) -> str:
+    exp = api.post("/experiments", json={"name": f"bad-{uuid.uuid4().hex}"}).json()
+    return str(api.post("/runs", json={"experiment_id": exp["id"]}).json()["id"])
+
+
+def _error(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_code"] == code, body
+    assert body["message"]
+    return str(body["message"])
+
+
+def _batch(api: httpx.Client, run_id: str, **body: object) -> httpx.Response:
+    return api.post(f"/runs/{run_id}/batch", json=body)
+
+
+def test_invalid_and_overlong_names(api: httpx.Client) -> None:
+    assert "empty" in _error(api.post("/experiments", json={"name": "  "}), 400, "INVALID_ARGUMENT")
+    assert "250" in _error(api.post("/experiments", json={"name": "x" * 251}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/experiments", json={"name": 5}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/experiments", json={}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/experiments", json={"name": "a", "bogus": 1}), 400, "INVALID_ARGUMENT")
+
+
+def test_duplicate_experiment(api: httpx.Client) -> None:
+    name = f"dup-{uuid.uuid4().hex}"
+    assert api.post("/experiments", json={"name": name}).status_code == 201
+    _error(api.post("/experiments", json={"name": name}), 409, "ALREADY_EXISTS")
+
+
+def test_malformed_json(api: httpx.Client, run_id: str) -> None:
+    r = api.post(f"/runs/{run_id}/batch", content=b'{"metrics": [', headers={"Content-Type": "application/json"})
+    assert "JSON" in _error(r, 400, "INVALID_ARGUMENT")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"metrics": [{"key": "bad key!", "value": 1}]}, "not allowed"),
+    ({"metrics": [{"key": "k" * 251, "value": 1}]}, "limit"),
+    ({"metrics": [{"key": "m", "value": "NaN"}]}, "finite"),
+    ({"metrics": [{"key": "m", "value": "Infinity"}]}, "finite"),
+    ({"metrics": [{"key": "m", "value": "high"}]}, "metrics.1.value"),
+    ({"metrics": [{"key": "m", "value": 1, "step": 2**70}]}, "step"),
+    ({"params": [{"key": "p", "value": "v" * 6001}]}, "limit"),
+    ({"tags": [{"key": "../t", "value": "v"}]}, "'..'"),
+    ({"tags": [{"key": "t", "value": "v" * 8001}]}, "limit"),
+])
+def test_bad_batch_values_write_nothing(api: httpx.Client, run_id: str, body: dict, fragment: str) -> None:
+    # A good metric rides along: the whole batch must be refused.
+    body = {**body, "metrics": [{"key": "good", "value": 1.0}, *body.get("metrics", [])]}
+    assert fragment in _error(_batch(api, run_id, **body), 400, "INVALID_ARGUMENT")
+    assert api.get(f"/runs/{run_id}").json()["metrics"] == {}
+
+
+def test_nan_literal_in_json_is_rejected(api: httpx.Client, run_id: str) -> None:
+    r = api.post(f"/runs/{run_id}/batch", content=b'{"metrics": [{"key": "m", "value": NaN}]}',
+                 headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert api.get(f"/runs/{run_id}").json()["metrics"] == {}
+
+
+def test_unknown_ids(api: httpx.Client) -> None:
+    missing = uuid.uuid4().hex
+    assert missing in _error(api.get(f"/runs/{missing}"), 404, "NOT_FOUND")
+    _error(api.get(f"/experiments/{missing}"), 404, "NOT_FOUND")
+    _error(_batch(api, missing, metrics=[{"key": "m", "value": 1}]), 404, "NOT_FOUND")
+    _error(api.post("/runs", json={"experiment_id": missing}), 404, "NOT_FOUND")
+    _error(api.get(f"/runs/{missing}/metric-history", params={"key": "m"}), 404, "NOT_FOUND")
+    _error(api.get("/nothing-here"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("path", ["%2E%2E/escape.txt", "a/%2E%2E/%2E%2E/escape.txt", "%2Fetc/passwd",
+                                  "a%5Cb.txt"])
+def test_artifact_paths_that_escape(api: httpx.Client, run_id: str, path: str) -> None:
+    r = api.put(f"/runs/{run_id}/artifacts/{path}", content=b"x")
+    _error(r, 400, "INVALID_ARGUMENT")
+    assert api.get(f"/runs/{run_id}/artifacts").json()["items"] == []
+    _error(api.get(f"/runs/{run_id}/artifacts/{path}"), 400, "INVALID_ARGUMENT")
+
+
+def test_writes_to_a_finished_run(api: httpx.Client, run_id: str) -> None:
+    assert api.patch(f"/runs/{run_id}", json={"status": "FINISHED"}).status_code == 200
+    assert "FINISHED" in _error(_batch(api, run_id, metrics=[{"key": "m", "value": 1}]), 409, "INVALID_STATE")
+    _error(api.put(f"/runs/{run_id}/artifacts/late.txt", content=b"late"), 409, "INVALID_STATE")
+    _error(api.patch(f"/runs/{run_id}", json={"status": "FAILED"}), 409, "INVALID_STATE")
+    _error(api.patch(f"/runs/{run_id}", json={"status": "DONE"}), 400, "INVALID_ARGUMENT")
+    assert api.get(f"/runs/{run_id}").json()["metrics"] == {}
+    assert api.get(f"/runs/{run_id}/artifacts").json()["items"] == []
+
+
+def test_param_relogged_with_another_value(api: httpx.Client, run_id: str) -> None:
+    assert _batch(api, run_id, params=[{"key": "lr", "value": "0.1"}]).status_code == 200
+    assert _batch(api, run_id, params=[{"key": "lr", "value": "0.1"}]).status_code == 200
+    r = _batch(api, run_id, params=[{"key": "lr", "value": "0.2"}], metrics=[{"key": "m", "value": 1}])
+    assert "'0.1'" in _error(r, 409, "CONFLICT")
+    run = api.get(f"/runs/{run_id}").json()
+    assert run["params"] == {"lr": "0.1"} and run["metrics"] == {}
+
+
+def test_malformed_filter_points_at_the_token(api: httpx.Client, run_id: str) -> None:
+    exp_id = api.get(f"/runs/{run_id}").json()["experiment_id"]
+    r = api.post("/runs:search", json={"experiment_ids": [exp_id], "filter": "metrics.auc >> 0.5"})
+    _error(r, 400, "INVALID_FILTER")
+    assert r.json()["details"]["position"] == 13
+    r = api.post("/runs:search", json={"experiment_ids": [exp_id], "filter": "metrics.auc > 0.5 and"})
+    assert r.json()["details"]["position"] == 21
+    r = api.post("/runs:search", json={"experiment_ids": [exp_id], "order_by": ["metrics.auc sideways"]})
+    _error(r, 400, "INVALID_FILTER")
+    r = api.post("/runs:search", json={"experiment_ids": [exp_id], "max_results": 0})
+    _error(r, 400, "INVALID_ARGUMENT")
+    r = api.post("/runs:search", json={"experiment_ids": [exp_id], "page_token": "garbage"})
+    _error(r, 400, "INVALID_ARGUMENT")
+
+
+def test_audit_records_every_successful_write(api: httpx.Client) -> None:
+    name = f"audited-{uuid.uuid4().hex}"
+    exp = api.post("/experiments", json={"name": name}, headers={"X-Dockyard-User": "alice"}).json()
+    run = api.post("/runs", json={"experiment_id": exp["id"]}, headers={"X-Dockyard-User": "alice"}).json()
+    api.post(f"/runs/{run['id']}/batch", json={"metrics": [{"key": "m", "value": 1}]},
+             headers={"X-Dockyard-User": "alice"})
+    api.post(f"/runs/{run['id']}/batch", json={"metrics": [{"key": "bad key", "value": 1}]})
+    events = api.get("/audit-events", params={"actor": "alice"}).json()["items"]
+    mine = [e for e in events if e["resource_id"] in (exp["id"], run["id"])]
+    assert [e["action"] for e in mine] == ["create_experiment", "create_run", "log_batch"]
+    assert mine[0]["request"] == {"name": name}
+    assert mine[2]["request"]["metrics"] == 1
+    # searches are not writes
+    api.post("/runs:search", json={"experiment_ids": [exp["id"]]}, headers={"X-Dockyard-User": "alice"})
+    assert len(api.get("/audit-events", params={"actor": "alice"}).json()["items"]) == len(events)
+    # the audit trail has no write routes
+    assert api.post("/audit-events", json={}).status_code == 405
+    assert api.delete("/audit-events").status_code == 405
+
+
+def test_openapi_spec_is_served(dockyard_server: ServerProcess) -> None:
+    spec = httpx.get(dockyard_server.url + "/openapi.json").json()
+    assert "/api/v1/runs/{run_id}/batch" in spec["paths"]
+    assert spec["info"]["title"] == "Dockyard"
+
+
+# --- the same mistakes through the SDK, embedded and remote -------------------------
+
+
+@pytest.fixture(params=["embedded", "server"])
+def client(request: pytest.FixtureRequest) -> Iterator[dockyard.Client]:
+    if request.param == "server":
+        c = dockyard.Client(request.getfixturevalue("dockyard_server").url)
+    else:
+        c = dockyard.Client()
+    yield c
+    c.close()
+
+
+def test_sdk_raises_the_same_errors(client: dockyard.Client, tmp_path: Path) -> None:
+    name = f"sdk-{uuid.uuid4().hex}"
+    exp = client.create_experiment(name)
+    with pytest.raises(AlreadyExists):
+        client.create_experiment(name)
+    with pytest.raises(InvalidArgument):
+        client.create_experiment("x" * 300)
+    run = client.create_run(exp.id)
+    with pytest.raises(InvalidArgument, match="finite"):
+        client.log_metric(run.id, "m", float("nan"))
+    with pytest.raises(InvalidArgument):
+        client.log_param(run.id, "p", "v" * 7000)
+    client.log_param(run.id, "p", "1")
+    with pytest.raises(Conflict):
+        client.log_param(run.id, "p", "2")
+    with pytest.raises(NotFound):
+        client.get_run(uuid.uuid4().hex)
+    with pytest.raises(InvalidFilter) as info:
+        client.search_runs(exp.id, "params.p ~ 1")
+    assert info.value.details["position"] == 9
+    f = tmp_path / "a.txt"
+    f.write_text("a")
+    for bad in ("../x", "/abs", "a/../../b"):
+        with pytest.raises(InvalidArgument):
+            client.log_artifact(run.id, f, bad)
+    assert client.list_artifacts(run.id) == []
+    client.set_terminated(run.id)
+    with pytest.raises(InvalidState):
+        client.log_metric(run.id, "m", 1.0)
+    with pytest.raises(InvalidState):
+        client.log_artifact(run.id, f)
+    assert client.get_run(run.id).params == {"p": "1"}

@@ -1,0 +1,72 @@
+"""A real ``dockyard server`` in a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """Start, kill and restart a Dockyard server over one database and artifact root."""
+
+    def __init__(self, workdir: Path, uri: str | None = None, artifacts: str | None = None,
+                 port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.uri = uri or f"sqlite:///{workdir / 'server.db'}"
+        self.artifacts = artifacts or str(workdir / "artifacts")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "server.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = {**os.environ, "DOCKYARD_HOME": str(self.workdir / "home"), **self.env}
+        env.pop("DOCKYARD_URI", None)
+        cmd = [sys.executable, "-m", "dockyard", "server", "--port", str(self.port),
+               "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockyard server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"dockyard server did not start: {self.log.read_text()[-3000:]}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def dockyard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One live server for the session; tests must not assume it is empty."""
+    server = ServerProcess(tmp_path_factory.mktemp("dockyard-server"))
+    server.start()
+    yield server
+    server.stop()
