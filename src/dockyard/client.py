@@ -203,7 +203,8 @@ class Client:
         run = self.get_run(run) if isinstance(run, str) else run
         return ScopedArtifactStore(self.artifact_store(), run.artifact_location)
 
-    def _writable_artifacts(self, run_id: str) -> ArtifactStore:
+    def writable_artifacts(self, run_id: str) -> ArtifactStore:
+        """The run's artifact store, after checking the run may still change (RUNNING)."""
         if self.is_remote:  # the server checks the run's state
             return self.run_artifacts(run_id)
         run = self.get_run(run_id)
@@ -213,7 +214,7 @@ class Client:
 
     def put_artifact_stream(self, run_id: str, path: str, stream: BinaryIO,
                             progress: Progress | None = None) -> None:
-        self._writable_artifacts(run_id).put_stream(stream, v.validate_artifact_path(path), progress)
+        self.writable_artifacts(run_id).put_stream(stream, v.validate_artifact_path(path), progress)
 
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None,
                      progress: Progress | None = None) -> str:
@@ -225,7 +226,7 @@ class Client:
         if not local.is_file():
             raise InvalidArgument(f"{local} is not a file; use log_artifacts for a folder")
         dest = _join(artifact_path, local.name)
-        self._writable_artifacts(run_id).put_file(local, dest, progress)
+        self.writable_artifacts(run_id).put_file(local, dest, progress)
         return dest
 
     def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None,
@@ -234,7 +235,7 @@ class Client:
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidArgument(f"{root} is not a folder")
-        store = self._writable_artifacts(run_id)
+        store = self.writable_artifacts(run_id)
         written = []
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = file.relative_to(root).as_posix()

@@ -123,6 +123,10 @@ def error_from_body(status: int, body: Any) -> DockyardError:
             if cls.error_code == code:
                 return cls(message, **details)
         return DockyardError(f"{code}: {message}")
-    if status >= 500:
-        return StoreError(f"server error {status}: {body!r}"[:500])
-    return InvalidArgument(f"request rejected with status {status}: {body!r}"[:500])
+    # No error body (a HEAD request, a proxy in between): go by the status.
+    by_status: dict[int, type[DockyardError]] = {
+        401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 503: ServerUnavailable,
+    }
+    detail = f": {body!r}"[:500] if body else ""
+    cls = by_status.get(status, StoreError if status >= 500 else InvalidArgument)
+    return cls(f"request failed with status {status}{detail}")

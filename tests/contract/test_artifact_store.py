@@ -11,6 +11,8 @@ import io
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,9 @@ from dockyard.store.artifacts import (
     artifact_store_for,
 )
 from dockyard.store.artifacts import s3 as s3_module
-from dockyard.store.artifacts.base import CHUNK_SIZE
+from dockyard.client import Client
+from dockyard.store.artifacts.base import CHUNK_SIZE, ScopedArtifactStore
+from tests.services.server import ServerProcess
 
 MiB = 1024 * 1024
 LARGE_SIZE = 20 * MiB  # above the 8 MiB multipart threshold: three parts on S3
@@ -403,3 +407,21 @@ class TestArtifactStoreFor:
     def test_other_uris_are_refused(self, uri: str) -> None:
         with pytest.raises(InvalidArgument):
             artifact_store_for(uri)
+
+
+class TestScopedArtifactStore(ArtifactStoreContract):
+    """How a run sees its own folder of a local or S3 store."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ArtifactStore:
+        return ScopedArtifactStore(LocalArtifactStore(tmp_path / "root"), "exp/run/artifacts")
+
+
+class TestHttpArtifactStore(ArtifactStoreContract):
+    """A run's artifacts proxied by a live Dockyard server."""
+
+    @pytest.fixture
+    def store(self, dockyard_server: ServerProcess) -> Iterator[ArtifactStore]:
+        with Client(dockyard_server.url) as client:
+            exp = client.create_experiment(f"artifacts-{uuid.uuid4().hex}")
+            yield client.run_artifacts(client.create_run(exp.id).id)

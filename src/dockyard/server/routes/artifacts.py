@@ -57,9 +57,10 @@ async def upload_artifact(run_id: str, path: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.delete("", status_code=204, summary="Delete all artifacts of a running run")
 @router.delete("/{path:path}", status_code=204, summary="Delete an artifact or folder of a running run")
-def delete_artifact(run_id: str, path: str, request: Request) -> Response:
+def delete_artifact(run_id: str, request: Request, path: str = "") -> Response:
     client = client_of(request)
-    client._writable_artifacts(run_id).delete(validate_artifact_path(path))
+    client.writable_artifacts(run_id).delete(validate_artifact_path(path, allow_root=True))
     request.state.audit = {"path": path}
     return Response(status_code=204)

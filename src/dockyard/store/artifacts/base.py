@@ -94,10 +94,10 @@ class ScopedArtifactStore(ArtifactStore):
         self.inner = inner
         self.prefix = prefix.strip("/")
 
-    def _full(self, path: str) -> str:
+    def _full(self, path: str, folder: bool = False) -> str:
         from dockyard.entities.validation import validate_artifact_path
 
-        path = validate_artifact_path(path, allow_root=True)
+        path = validate_artifact_path(path, allow_root=folder)
         return f"{self.prefix}/{path}" if path else self.prefix
 
     def _rel(self, path: str) -> str:
@@ -115,7 +115,7 @@ class ScopedArtifactStore(ArtifactStore):
     def list(self, path: str = "") -> list[FileInfo]:
         return [
             info.model_copy(update={"path": self._rel(info.path)})
-            for info in self.inner.list(self._full(path))
+            for info in self.inner.list(self._full(path, folder=True))
         ]
 
     def exists(self, path: str) -> bool:
@@ -125,4 +125,4 @@ class ScopedArtifactStore(ArtifactStore):
         return self.inner.size(self._full(path))
 
     def delete(self, path: str) -> None:
-        self.inner.delete(self._full(path))
+        self.inner.delete(self._full(path, folder=True))

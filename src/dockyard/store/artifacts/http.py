@@ -40,8 +40,17 @@ class HttpArtifactStore(ArtifactStore):
                           headers={"Content-Type": "application/octet-stream"})
 
     def iter_bytes(self, path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        with self.http.stream("GET", self._url(path)) as response:
-            yield from response.iter_bytes(chunk_size)
+        # Open eagerly so that a missing file raises here, not at the first chunk.
+        opened = self.http.stream("GET", self._url(path))
+        response = opened.__enter__()
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(chunk_size)
+            finally:
+                opened.__exit__(None, None, None)
+
+        return chunks()
 
     def list(self, path: str = "") -> list[FileInfo]:
         path = validate_artifact_path(path, allow_root=True)
@@ -56,7 +65,10 @@ class HttpArtifactStore(ArtifactStore):
         return True
 
     def size(self, path: str) -> int:
-        r = self.http.request("HEAD", self._url(path))
+        try:
+            r = self.http.request("HEAD", self._url(path))
+        except NotFound:  # a HEAD answer has no body to carry the message
+            raise NotFound(f"artifact {path!r} does not exist") from None
         return int(r.headers.get("content-length", 0))
 
     def delete(self, path: str) -> None:

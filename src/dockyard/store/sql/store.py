@@ -148,6 +148,8 @@ class SqlMetadataStore(MetadataStore):
         name = v.validate_name("project", name)
         row = {"id": _new_id(), "name": name, "description": v.validate_description(description),
                "created_at": now_ms()}
+        # The default project exists from the start, so its name is always taken.
+        self._default_project()
         with self._write() as conn:
             if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
                 raise AlreadyExists(f"project {name!r} already exists")
