@@ -89,6 +89,7 @@ def set_tracking_uri(uri: str | None) -> None:
 
 
 def get_tracking_uri() -> str:
+    """The store or server URI the fluent API writes to."""
     return _state.uri or get_settings().uri
 
 
@@ -165,6 +166,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
 
 
 def active_run() -> ActiveRun | None:
+    """The innermost active run, or None."""
     return _state.stack[-1] if _state.stack else None
 
 
@@ -202,11 +204,13 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+    """Log several metrics at the same step (see :func:`log_metric`)."""
     for key, value in v.check_mapping("metrics", metrics).items():
         log_metric(key, value, step, timestamp)
 
 
 def log_param(key: str, value: Any) -> None:
+    """Log one param; values are stored as strings (see :func:`log_params`)."""
     log_params({key: value})
 
 
@@ -228,10 +232,12 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set one tag on the active run (tags, unlike params, may change)."""
     set_tags({key: value})
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
     run_id = _run_id()
     items = [RunTag.model_construct(key=v.validate_key("tag", k), value=v.tag_value(k, val))
              for k, val in v.check_mapping("tags", tags).items()]
@@ -244,6 +250,7 @@ def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> st
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[str]:
+    """Upload every file below a folder into the active run's artifacts, keeping the layout."""
     return _client().log_artifacts(_run_id(), local_dir, artifact_path)
 
 
@@ -254,6 +261,7 @@ def flush(timeout: float | None = None) -> None:
 
 
 def get_run(run_id: str) -> Run:
+    """A run with its params, tags and latest metrics."""
     return _client().get_run(run_id)
 
 

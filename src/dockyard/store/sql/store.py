@@ -53,9 +53,13 @@ from dockyard.store.sql.schema import (
     runs,
     tags,
 )
+from dockyard.store.sql.schema import tags as run_tags  # create_run's ``tags`` argument shadows it
 from dockyard.store.sql.search import apply_order, compile_filter
 
 _CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
+# Column widths of audit_events: checked up front so that every backend answers
+# InvalidArgument (PostgreSQL would fail the insert, SQLite would keep the value).
+_AUDIT_FIELD_LIMITS = {"actor": 250, "action": 100, "resource_type": 50, "resource_id": 250}
 
 
 def _new_id() -> str:
@@ -295,6 +299,10 @@ class SqlMetadataStore(MetadataStore):
         start = v.int64("start_time", start_time) if start_time is not None else now_ms()
         tag_items = self._clean_tags(tags)
         source = source or RunSource()
+        if source.git_commit is not None and len(source.git_commit) > 64:
+            # the column holds 64 characters; PostgreSQL would fail the insert, SQLite keep it
+            raise InvalidArgument(
+                f"git_commit is {len(source.git_commit)} characters; the limit is 64")
         run_id = _new_id()
         row = {
             "id": run_id, "experiment_id": experiment_id, "name": run_name,
@@ -312,7 +320,7 @@ class SqlMetadataStore(MetadataStore):
                 raise NotFound(f"parent run {parent_id!r} does not exist")
             conn.execute(runs.insert().values(**row))
             if tag_items:
-                conn.execute(tags.insert(), [{"run_id": run_id, "key": k, "value": val}
+                conn.execute(run_tags.insert(), [{"run_id": run_id, "key": k, "value": val}
                                              for k, val in tag_items])
         return Run(**row, tags=dict(tag_items))
 
@@ -493,6 +501,10 @@ class SqlMetadataStore(MetadataStore):
     # audit ----------------------------------------------------------------------
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
         row = event.model_dump(exclude={"id"})
+        for field, limit in _AUDIT_FIELD_LIMITS.items():
+            if row[field] is not None and len(row[field]) > limit:
+                raise InvalidArgument(
+                    f"audit event {field} is {len(row[field])} characters; the limit is {limit}")
         row["request"] = orjson.dumps(row["request"]).decode()
         with self._write() as conn:
             new_id = conn.execute(audit_events.insert().values(**row)).inserted_primary_key[0]

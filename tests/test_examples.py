@@ -1,0 +1,30 @@
+"""The demo runs end to end, as ``./dev demo`` runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dockyard
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
+    home = tmp_path / "demo-home"
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], cwd=tmp_path,
+                         env={**os.environ, "DOCKYARD_HOME": str(home), "COLUMNS": "200"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "best run:" in out.stdout
+    client = dockyard.Client(f"sqlite:///{home / 'dockyard.db'}", str(home / "artifacts"))
+    exp = client.get_experiment_by_name("breast-cancer")
+    runs = client.search_runs(exp.id, order_by="metrics.auc DESC").items
+    assert len(runs) == 3 and all(r.status == dockyard.RunStatus.FINISHED for r in runs)
+    assert runs[0].metrics["auc"].value > 0.95
+    history = client.get_metric_history(runs[0].id, "val_loss")
+    assert len(history) == int(runs[0].params["n_estimators"])
+    assert {f.path for f in client.list_artifacts(runs[0].id, "evaluation")} >= {
+        "evaluation/feature_importances.csv"}
