@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -17,6 +17,7 @@ from dockyard.errors import InvalidArgument
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
+_PG_MIGRATION_LOCK = 0x646F636B  # any constant shared by every Dockyard process
 
 
 def normalize_uri(uri: str) -> str:
@@ -102,13 +103,22 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply pending migrations; returns (revision before, revision after)."""
-    with _migrate_lock:
-        before = current_revision(engine)
-        head = head_revision()
-        if before != head:
-            cfg = _alembic_config()
-            with engine.connect().execution_options(dockyard_write=True) as conn:
+    head = head_revision()
+    with _migrate_lock, engine.connect().execution_options(dockyard_write=True) as conn:
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:  # several servers may start at once: one migrates, the others wait
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            conn.commit()
+        try:
+            before = MigrationContext.configure(conn).get_current_revision()
+            conn.commit()
+            if before != head:
+                cfg = _alembic_config()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
+                conn.commit()
+        finally:
+            if postgres:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK})
                 conn.commit()
         return before, head
