@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from dockyard.entities import (
     AuditEvent,
@@ -84,6 +86,23 @@ def _decode_token(token: str | None) -> int:
         ) from None
 
 
+@contextmanager
+def _unique_name(message: str) -> Iterator[None]:
+    """Report a unique-name violation as AlreadyExists.
+
+    The existence check before an insert does not see a concurrent writer's
+    uncommitted row (PostgreSQL); the unique constraint does.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise AlreadyExists(message) from exc
+
+
+class _AlreadyApplied(Exception):
+    """A concurrent writer applied the same batch_id first; unwinds our transaction."""
+
+
 def _max_results(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS_LIMIT:
         raise InvalidArgument(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}")
@@ -108,6 +127,10 @@ class SqlMetadataStore(MetadataStore):
         self.uri = uri
         self.engine = engines.make_engine(uri)
         self.dialect = self.engine.dialect.name
+        # In-memory SQLite is one connection shared by every thread (StaticPool);
+        # two threads inside it at once would interleave their BEGINs.
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(self.engine.pool, StaticPool) else nullcontext())
         if migrate:
             try:
                 engines.upgrade(self.engine)
@@ -122,7 +145,7 @@ class SqlMetadataStore(MetadataStore):
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            with self._serial, self.engine.connect() as conn:
                 yield conn
         except DockyardError:
             raise
@@ -132,7 +155,7 @@ class SqlMetadataStore(MetadataStore):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self.engine.connect().execution_options(dockyard_write=True) as conn:
+            with self._serial, self.engine.connect().execution_options(dockyard_write=True) as conn:
                 with conn.begin():
                     yield conn
         except DockyardError:
@@ -157,7 +180,8 @@ class SqlMetadataStore(MetadataStore):
         with self._write() as conn:
             if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
                 raise AlreadyExists(f"project {name!r} already exists")
-            conn.execute(projects.insert().values(**row))
+            with _unique_name(f"project {name!r} already exists"):
+                conn.execute(projects.insert().values(**row))
         return Project(**row)
 
     def get_project(self, project_id: str) -> Project:
@@ -185,14 +209,21 @@ class SqlMetadataStore(MetadataStore):
     def _default_project(self) -> str:
         if self._default_project_id:
             return self._default_project_id
-        with self._write() as conn:
-            pid = conn.execute(
-                select(projects.c.id).where(projects.c.name == DEFAULT_PROJECT)
-            ).scalar()
-            if pid is None:
-                pid = _new_id()
-                conn.execute(projects.insert().values(
-                    id=pid, name=DEFAULT_PROJECT, description="", created_at=now_ms()))
+        for attempt in range(2):
+            try:
+                with self._write() as conn:
+                    pid = conn.execute(
+                        select(projects.c.id).where(projects.c.name == DEFAULT_PROJECT)
+                    ).scalar()
+                    if pid is None:
+                        pid = _new_id()
+                        conn.execute(projects.insert().values(
+                            id=pid, name=DEFAULT_PROJECT, description="", created_at=now_ms()))
+                break
+            except Conflict:
+                if attempt:
+                    raise
+                # another process created it between our read and our insert: read theirs
         self._default_project_id = pid
         return pid
 
@@ -219,7 +250,8 @@ class SqlMetadataStore(MetadataStore):
             if conn.execute(select(experiments.c.id).where(
                     experiments.c.project_id == project_id, experiments.c.name == name)).first():
                 raise AlreadyExists(f"experiment {name!r} already exists in this project")
-            conn.execute(experiments.insert().values(**row))
+            with _unique_name(f"experiment {name!r} already exists in this project"):
+                conn.execute(experiments.insert().values(**row))
             if tag_items:
                 conn.execute(experiment_tags.insert(), [
                     {"experiment_id": row["id"], "key": k, "value": val} for k, val in tag_items])
@@ -276,7 +308,9 @@ class SqlMetadataStore(MetadataStore):
                     select(experiments.c.id).where(experiments.c.project_id == current["project_id"],
                                                    experiments.c.name == name)).first():
                 raise AlreadyExists(f"experiment {name!r} already exists in this project")
-            conn.execute(experiments.update().where(experiments.c.id == experiment_id).values(**values))
+            with _unique_name(f"experiment {name!r} already exists in this project"):
+                conn.execute(
+                    experiments.update().where(experiments.c.id == experiment_id).values(**values))
             for key, value in tag_items:
                 stmt = self._insert()(experiment_tags).values(
                     experiment_id=experiment_id, key=key, value=value)
@@ -410,11 +444,27 @@ class SqlMetadataStore(MetadataStore):
         if batch.batch_id is not None and not (0 < len(batch.batch_id) <= 64):
             raise InvalidArgument("batch_id must have 1 to 64 characters")
 
+        try:
+            self._apply_batch(batch, metric_rows, param_map, tag_map, end_status)
+        except _AlreadyApplied:
+            return BatchResult(applied=False)
+        return BatchResult(applied=True)
+
+    def _apply_batch(self, batch: Batch, metric_rows: list[dict[str, Any]],
+                     param_map: dict[str, str], tag_map: dict[str, str],
+                     end_status: RunStatus | None) -> None:
         with self._write() as conn:
-            if batch.batch_id is not None and conn.execute(
-                    select(applied_batches.c.batch_id).where(
+            if batch.batch_id is not None:
+                if conn.execute(select(applied_batches.c.batch_id).where(
                         applied_batches.c.batch_id == batch.batch_id)).first():
-                return BatchResult(applied=False)
+                    raise _AlreadyApplied
+                # Claimed before anything else: a concurrent replay of this batch waits
+                # on the key and then fails here, instead of seeing the run it finished.
+                try:
+                    conn.execute(applied_batches.insert().values(
+                        batch_id=batch.batch_id, run_id=batch.run_id, applied_at=now_ms()))
+                except IntegrityError:
+                    raise _AlreadyApplied from None
             status = conn.execute(select(runs.c.status).where(runs.c.id == batch.run_id)).scalar()
             if status is None:
                 raise NotFound(f"run {batch.run_id!r} does not exist")
@@ -446,10 +496,6 @@ class SqlMetadataStore(MetadataStore):
                 conn.execute(runs.update().where(runs.c.id == batch.run_id).values(
                     status=end_status.value,
                     end_time=v.int64("end_time", batch.end_time) if batch.end_time else now_ms()))
-            if batch.batch_id is not None:
-                conn.execute(applied_batches.insert().values(
-                    batch_id=batch.batch_id, run_id=batch.run_id, applied_at=now_ms()))
-        return BatchResult(applied=True)
 
     def _update_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         best: dict[str, dict[str, Any]] = {}
