@@ -76,6 +76,7 @@ def test_malformed_json(api: httpx.Client, run_id: str) -> None:
     ({"metrics": [{"key": "m", "value": "high"}]}, "metrics.1.value"),
     ({"metrics": [{"key": "m", "value": 1, "step": 2**70}]}, "step"),
     ({"params": [{"key": "p", "value": "v" * 6001}]}, "limit"),
+    ({"params": [{"key": "p", "value": "a\x00b"}]}, "NUL"),
     ({"tags": [{"key": "../t", "value": "v"}]}, "'..'"),
     ({"tags": [{"key": "t", "value": "v" * 8001}]}, "limit"),
 ])

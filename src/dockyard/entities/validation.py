@@ -77,6 +77,8 @@ def _string_value(kind: str, key: str, value: Any, limit: int) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgument(f"{kind} {key!r} has value {value!r}, which is not finite")
     text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:  # PostgreSQL cannot store NUL in text; refuse it everywhere alike
+        raise InvalidArgument(f"{kind} {key!r} value contains a NUL character")
     if len(text) > limit:
         raise InvalidArgument(
             f"{kind} {key!r} value is {len(text)} characters; the limit is {limit}"

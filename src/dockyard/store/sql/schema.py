@@ -101,7 +101,7 @@ metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
-    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+    Index("ix_metrics_history", "run_id", "key", "step", "timestamp", "value"),
 )
 
 # One row per (run, metric): the point with the highest (step, timestamp).

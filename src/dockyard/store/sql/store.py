@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -49,7 +50,6 @@ from dockyard.store.sql.schema import (
     experiment_tags,
     experiments,
     latest_metrics,
-    metrics,
     params,
     projects,
     runs,
@@ -62,6 +62,43 @@ _CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
 # Column widths of audit_events: checked up front so that every backend answers
 # InvalidArgument (PostgreSQL would fail the insert, SQLite would keep the value).
 _AUDIT_FIELD_LIMITS = {"actor": 250, "action": 100, "resource_type": 50, "resource_id": 250}
+
+
+_INSERT_METRICS = "INSERT INTO metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?)"
+# Same syntax on SQLite (3.24+) and PostgreSQL; keeps the point with the highest (step, timestamp).
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET "
+    "value = excluded.value, step = excluded.step, timestamp = excluded.timestamp "
+    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
+    "AND excluded.timestamp >= latest_metrics.timestamp)"
+)
+_HISTORY = (
+    "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? "
+    "ORDER BY step, timestamp"
+)
+
+
+def _metric_rows(batch: Batch) -> list[tuple[str, str, int, int, float]]:
+    """Check a batch's metrics column by column and return insert rows.
+
+    Each distinct key is validated once; values must be finite numbers; steps
+    and timestamps must fit in 64 bits.
+    """
+    if not batch.metrics:
+        return []
+    for key in {m.key for m in batch.metrics}:
+        v.validate_key("metric", key)
+    rows = [(batch.run_id, m.key, m.step, m.timestamp, m.value) for m in batch.metrics]
+    for column, kind in ((2, "step"), (3, "timestamp")):
+        values = [r[column] for r in rows]
+        if not all(type(x) is int for x in values) or not (
+                -v.INT64_MAX - 1 <= min(values) and max(values) <= v.INT64_MAX):
+            for x in values:
+                v.int64(kind, x)
+    if not all(type(r[4]) is float and math.isfinite(r[4]) for r in rows):
+        rows = [(r[0], r[1], r[2], r[3], v.metric_value(r[1], r[4])) for r in rows]
+    return rows
 
 
 def _new_id() -> str:
@@ -425,12 +462,7 @@ class SqlMetadataStore(MetadataStore):
         if len(batch.metrics) + len(batch.params) + len(batch.tags) > v.MAX_BATCH_ITEMS:
             raise InvalidArgument(
                 f"a batch holds at most {v.MAX_BATCH_ITEMS} metrics, params and tags; split it")
-        metric_rows = [
-            {"run_id": batch.run_id, "key": v.validate_key("metric", m.key),
-             "value": v.metric_value(m.key, m.value), "step": v.int64("step", m.step),
-             "timestamp": v.int64("timestamp", m.timestamp)}
-            for m in batch.metrics
-        ]
+        metric_rows = _metric_rows(batch)
         param_map: dict[str, str] = {}
         for p in batch.params:
             value = v.param_value(v.validate_key("param", p.key), p.value)
@@ -450,7 +482,7 @@ class SqlMetadataStore(MetadataStore):
             return BatchResult(applied=False)
         return BatchResult(applied=True)
 
-    def _apply_batch(self, batch: Batch, metric_rows: list[dict[str, Any]],
+    def _apply_batch(self, batch: Batch, metric_rows: list[tuple[Any, ...]],
                      param_map: dict[str, str], tag_map: dict[str, str],
                      end_status: RunStatus | None) -> None:
         with self._write() as conn:
@@ -483,46 +515,57 @@ class SqlMetadataStore(MetadataStore):
                 new = [{"run_id": batch.run_id, "key": k, "value": val}
                        for k, val in param_map.items() if k not in existing]
                 if new:
-                    conn.execute(params.insert(), new)
+                    # Another writer may add the same param meanwhile: the same value is
+                    # fine, a different one is a conflict (checked after the insert).
+                    conn.execute(self._insert()(params).on_conflict_do_nothing(), new)
+                    stored = dict(conn.execute(select(params.c.key, params.c.value).where(
+                        params.c.run_id == batch.run_id,
+                        params.c.key.in_([n["key"] for n in new]))).all())
+                    for n in new:
+                        if stored.get(n["key"]) != n["value"]:
+                            raise Conflict(
+                                f"param {n['key']!r} was logged as {stored.get(n['key'])!r} "
+                                f"meanwhile; it cannot change to {n['value']!r}")
             if tag_map:
                 stmt = self._insert()(tags)
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}),
                     [{"run_id": batch.run_id, "key": k, "value": val} for k, val in tag_map.items()])
             if metric_rows:
-                conn.execute(metrics.insert(), metric_rows)
+                # The driver's executemany over plain tuples: the hot path of tracking.
+                self._executemany(conn, _INSERT_METRICS, metric_rows)
                 self._update_latest(conn, metric_rows)
             if end_status is not None:
                 conn.execute(runs.update().where(runs.c.id == batch.run_id).values(
                     status=end_status.value,
-                    end_time=v.int64("end_time", batch.end_time) if batch.end_time else now_ms()))
+                    end_time=v.int64("end_time", batch.end_time) if batch.end_time is not None else now_ms()))
 
-    def _update_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        best: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            cur = best.get(r["key"])
-            if cur is None or (r["step"], r["timestamp"]) >= (cur["step"], cur["timestamp"]):
-                best[r["key"]] = r
-        stmt = self._insert()(latest_metrics)
-        ex = stmt.excluded
-        newer = (ex.step > latest_metrics.c.step) | (
-            (ex.step == latest_metrics.c.step) & (ex.timestamp >= latest_metrics.c.timestamp))
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "key"],
-                set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
-                where=newer),
-            list(best.values()))
+    def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.dialect == "postgresql":
+            sql = sql.replace("?", "%s")
+        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+    def _update_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        best: dict[str, tuple[Any, ...]] = {}
+        for r in rows:  # (run_id, key, step, timestamp, value)
+            cur = best.get(r[1])
+            if cur is None or (r[2], r[3]) >= (cur[2], cur[3]):
+                best[r[1]] = r
+        self._executemany(conn, _UPSERT_LATEST, list(best.values()))
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         with self._read() as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} does not exist")
-            result = conn.execute(
-                select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
-                .where(metrics.c.run_id == run_id, metrics.c.key == key)
-                .order_by(metrics.c.step, metrics.c.timestamp))
-            rows = result.all()
+            # Straight from the driver: a 100,000-point history is read from the
+            # covering index without building a Row object per point.
+            sql = _HISTORY if self.dialect != "postgresql" else _HISTORY.replace("?", "%s")
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, (run_id, key))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         steps, values, stamps = (list(c) for c in zip(*rows)) if rows else ([], [], [])
         return MetricHistory.model_construct(
             run_id=run_id, key=key, steps=steps, values=values, timestamps=stamps)

@@ -73,7 +73,10 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.BigInteger, nullable=False),
         sa.Column("value", sa.Float, nullable=False),
     )
-    op.create_index("ix_metrics_run_key_step", "metrics", ["run_id", "key", "step"])
+    # Covering index: a metric's history is read from the index alone, already in order.
+    op.create_index(
+        "ix_metrics_history", "metrics", ["run_id", "key", "step", "timestamp", "value"]
+    )
     op.create_table(
         "latest_metrics",
         sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
