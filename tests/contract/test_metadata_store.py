@@ -38,9 +38,13 @@ from dockyard.errors import (
     InvalidFilter,
     InvalidState,
     NotFound,
+    PermissionDenied,
 )
 from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore
+from dockyard.store.http import USER_HEADER
+from dockyard.store.rest import RestMetadataStore
 from dockyard.store.sql import SqlMetadataStore
+from tests.services.server import ServerProcess
 
 T0 = 1_700_000_000_000
 """Start times of the search fixture (ms); fixed so that filters can name them."""
@@ -1289,3 +1293,48 @@ class TestPostgresStore(MetadataStoreContract):
         store = SqlMetadataStore(postgres_uri)
         yield store
         store.close()
+
+
+class TestRestStore(MetadataStoreContract):
+    """The same contract over HTTP, against a live server shared by every test.
+
+    Clients cannot write audit events (the server records its own), so the
+    tests that record arbitrary events are replaced by ones that check that.
+    """
+
+    @pytest.fixture
+    def store(self, dockyard_server: ServerProcess) -> Iterator[MetadataStore]:
+        store = RestMetadataStore(dockyard_server.url, user=unique("rest-user"))
+        yield store
+        store.close()
+
+    def test_record_audit_event(self, store: MetadataStore) -> None:
+        with pytest.raises(PermissionDenied):
+            store.record_audit_event(AuditEvent(time=T0, actor="me", action="x", resource_type="run"))
+
+    def test_audit_events_by_resource_and_actor(self, store: MetadataStore) -> None:
+        actor = store.http.client.headers[USER_HEADER]  # type: ignore[attr-defined]
+        exp = new_experiment(store)
+        run = store.create_run(exp.id, name="audited")
+        log(store, run.id, [("m", 1.0)])
+        store.update_run(run.id, RunStatus.FINISHED)
+        mine = store.search_audit_events(actor=actor)
+        assert [(e.action, e.resource_id) for e in mine] == [
+            ("create_experiment", exp.id), ("create_run", run.id), ("log_batch", run.id),
+            ("update_run", run.id)]
+        assert [e.action for e in store.search_audit_events(resource_type="run", resource_id=run.id)] == [
+            "create_run", "log_batch", "update_run"]
+        assert mine[2].request["metrics"] == 1 and mine[3].request == {"status": "FINISHED"}
+
+    def test_audit_events_by_time(self, store: MetadataStore) -> None:
+        actor = store.http.client.headers[USER_HEADER]  # type: ignore[attr-defined]
+        new_experiment(store)
+        [event] = store.search_audit_events(actor=actor)
+        assert store.search_audit_events(actor=actor, since=event.time) == [event]
+        assert store.search_audit_events(actor=actor, until=event.time) == []
+        assert store.search_audit_events(actor=actor, since=event.time + 1) == []
+
+    def test_overlong_audit_fields(self, store: MetadataStore) -> None:
+        with pytest.raises(PermissionDenied):
+            store.record_audit_event(AuditEvent(time=T0, actor="x" * 300, action="x",
+                                                resource_type="run"))
