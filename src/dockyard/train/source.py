@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -21,23 +22,35 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def entry_point() -> str:
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if path:
-        return os.path.relpath(path) if not os.path.isabs(path) else path
-    return "<interactive>" if hasattr(sys, "ps1") else (sys.argv[0] if sys.argv and sys.argv[0] else "<unknown>")
-
-
-def capture_source(user: str) -> RunSource:
-    """Describe where the current process runs from (cheap: two git calls)."""
-    ep = entry_point()
-    where = Path(ep).parent if ep and not ep.startswith("<") else Path.cwd()
+@functools.lru_cache(maxsize=16)
+def _git_state(ep: str, cwd: str) -> tuple[str | None, bool | None]:
+    where = Path(ep).parent if ep and not ep.startswith("<") else Path(cwd)
     commit = _git(["rev-parse", "HEAD"], where)
     dirty = None
     if commit:
         status = _git(["status", "--porcelain", "--untracked-files=no"], where)
         dirty = bool(status) if status is not None else None
+    return commit, dirty
+
+
+def entry_point() -> str:
+    """The script that runs, relative to the working directory when it is below it."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path:
+        rel = os.path.relpath(path)
+        return path if rel.startswith("..") else rel
+    return "<interactive>" if hasattr(sys, "ps1") else (sys.argv[0] if sys.argv and sys.argv[0] else "<unknown>")
+
+
+def capture_source(user: str) -> RunSource:
+    """Describe where the current process runs from.
+
+    The git state is read once per process and entry point (two git calls):
+    a script that starts a thousand runs should not fork git two thousand times.
+    """
+    ep = entry_point()
+    commit, dirty = _git_state(ep, str(Path.cwd()))
     return RunSource(
         user=user,
         entry_point=ep,
