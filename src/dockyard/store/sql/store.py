@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -21,7 +22,6 @@ from dockyard.entities import (
     Batch,
     BatchResult,
     Experiment,
-    Metric,
     MetricHistory,
     Page,
     Project,
@@ -49,7 +49,6 @@ from dockyard.store.sql.schema import (
     audit_events,
     experiment_tags,
     experiments,
-    latest_metrics,
     params,
     projects,
     runs,
@@ -77,6 +76,9 @@ _HISTORY = (
     "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? "
     "ORDER BY step, timestamp"
 )
+
+
+_RUNS = TypeAdapter(list[Run])
 
 
 def _metric_rows(batch: Batch) -> list[tuple[str, str, int, int, float]]:
@@ -174,6 +176,7 @@ class SqlMetadataStore(MetadataStore):
             except SQLAlchemyError as exc:
                 raise StoreError(f"cannot migrate the metadata store at {uri}: {exc}") from exc
         self._default_project_id: str | None = None
+        self._mark = "%s" if self.dialect == "postgresql" else "?"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -403,29 +406,31 @@ class SqlMetadataStore(MetadataStore):
             return self._load_runs(conn, [row])[0]
 
     def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        ids = [r["id"] for r in rows]
-        run_params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        run_tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        run_metrics: dict[str, dict[str, Metric]] = {i: {} for i in ids}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            for rid, key, value in conn.execute(
-                    select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))):
-                run_params[rid][key] = value
-            for rid, key, value in conn.execute(
-                    select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))):
-                run_tags[rid][key] = value
-            for rid, key, value, step, ts in conn.execute(
-                    select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value,
-                           latest_metrics.c.step, latest_metrics.c.timestamp)
-                    .where(latest_metrics.c.run_id.in_(chunk))):
-                run_metrics[rid][key] = Metric.model_construct(key=key, value=value, step=step, timestamp=ts)
-        return [
-            Run.model_construct(
-                **{**r, "status": RunStatus(r["status"])},
-                params=run_params[r["id"]], tags=run_tags[r["id"]], metrics=run_metrics[r["id"]])
-            for r in rows
-        ]
+        """Attach params, tags and latest metrics to run rows: three queries per 900 runs.
+
+        Read through the driver and validated in one pydantic call: a page of
+        1,000 runs is the hot path of search and of the UI.
+        """
+        docs = {r["id"]: {**r, "params": {}, "tags": {}, "metrics": {}} for r in rows}
+        ids = list(docs)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join([self._mark] * len(chunk))
+                for table, field in (("params", "params"), ("tags", "tags")):
+                    cursor.execute(
+                        f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})", chunk)
+                    for rid, key, value in cursor.fetchall():
+                        docs[rid][field][key] = value
+                cursor.execute(
+                    "SELECT run_id, key, value, step, timestamp FROM latest_metrics "
+                    f"WHERE run_id IN ({marks})", chunk)
+                for rid, key, value, step, ts in cursor.fetchall():
+                    docs[rid]["metrics"][key] = {"key": key, "value": value, "step": step, "timestamp": ts}
+        finally:
+            cursor.close()
+        return _RUNS.validate_python(list(docs.values()))
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
                    name: str | None = None) -> Run:
