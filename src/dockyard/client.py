@@ -128,9 +128,10 @@ class Client:
     # runs -------------------------------------------------------------------------
     def create_run(self, experiment_id: str, name: str | None = None, *,
                    tags: Mapping[str, Any] | None = None, parent_id: str | None = None,
-                   source: RunSource | None = None, start_time: int | None = None) -> Run:
+                   source: RunSource | None = None, start_time: int | None = None,
+                   run_id: str | None = None) -> Run:
         return self.store.create_run(experiment_id, name, start_time, parent_id,
-                                     dict(tags) if tags else None, source)
+                                     dict(tags) if tags else None, source, run_id)
 
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)

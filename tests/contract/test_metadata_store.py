@@ -24,6 +24,7 @@ from dockyard.entities import (
     Batch,
     Experiment,
     Metric,
+    NewRun,
     Param,
     Run,
     RunSource,
@@ -1150,6 +1151,46 @@ class MetadataStoreContract:
         assert len(store.search_runs(data.ids, "params.model = 'x'' or ''1''=''1'")) == 0
         assert len(store.search_runs(data.ids, "tags.team = 'nlp''; --'")) == 0
         assert len(store.search_runs(data.ids, "tags.`team = 'nlp'` = 'x'")) == 0
+
+    # runs started by the client ------------------------------------------------------
+
+    def test_client_chosen_run_id(self, store: MetadataStore, experiment: Experiment) -> None:
+        run_id = uuid.uuid4().hex
+        run = store.create_run(experiment.id, name="mine", run_id=run_id)
+        assert run.id == run_id and store.get_run(run_id).name == "mine"
+        assert run.artifact_location == f"{experiment.id}/{run_id}/artifacts"
+        with pytest.raises(AlreadyExists):
+            store.create_run(experiment.id, run_id=run_id)
+        for bad in ("short", "A" * 32, "g" * 32, "../" + "a" * 29):
+            with pytest.raises(InvalidArgument):
+                store.create_run(experiment.id, run_id=bad)
+
+    def test_batch_can_start_and_end_a_run(self, store: MetadataStore, experiment: Experiment) -> None:
+        run_id, batch_id = uuid.uuid4().hex, uuid.uuid4().hex
+        new = NewRun(experiment_id=experiment.id, name="one-shot", start_time=T0,
+                     tags={"t": "1"}, source=RunSource(user="ann", python_version="3.11.7"))
+        batch = Batch(run_id=run_id, create=new, metrics=[Metric(key="m", value=1.0)],
+                      params=[Param(key="p", value="1")], batch_id=batch_id,
+                      end_status=RunStatus.FINISHED, end_time=T0 + 5)
+        assert store.log_batch(batch).applied is True
+        run = store.get_run(run_id)
+        assert (run.name, run.status, run.start_time, run.end_time) == (
+            "one-shot", RunStatus.FINISHED, T0, T0 + 5)
+        assert run.user == "ann" and run.tags == {"t": "1"} and run.params == {"p": "1"}
+        assert store.log_batch(batch).applied is False  # a replay creates nothing twice
+        assert len(store.get_metric_history(run_id, "m")) == 1
+
+    def test_batch_that_starts_a_run_fails_whole(self, store: MetadataStore, experiment: Experiment) -> None:
+        run_id = uuid.uuid4().hex
+        missing = NewRun(experiment_id=uuid.uuid4().hex)
+        with pytest.raises(NotFound):
+            store.log_batch(Batch(run_id=run_id, create=missing, metrics=[Metric(key="m", value=1.0)]))
+        bad_metric = NewRun(experiment_id=experiment.id)
+        with pytest.raises(InvalidArgument):
+            store.log_batch(Batch(run_id=run_id, create=bad_metric,
+                                  metrics=[Metric(key="bad key!", value=1.0)]))
+        with pytest.raises(NotFound):
+            store.get_run(run_id)
 
     # audit ---------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 import typer
 
-from dockyard.client import Client
 from dockyard.cli.output import err_console
+from dockyard.client import Client
 from dockyard.errors import DockyardError
 
 F = TypeVar("F", bound=Callable[..., Any])

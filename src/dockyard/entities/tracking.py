@@ -123,15 +123,34 @@ class RunSource(_Entity):
     python_version: str = ""
 
 
+class NewRun(_Entity):
+    """What it takes to start a run.
+
+    ``id`` may be chosen by the client (32 lowercase hex characters, e.g.
+    ``uuid.uuid4().hex``) so that a run can be started without waiting for
+    the server: the fluent API sends it with the run's first batch.
+    """
+
+    experiment_id: str
+    id: str | None = None
+    name: str | None = None
+    start_time: int | None = None
+    parent_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: RunSource | None = None
+
+
 class Batch(_Entity):
     """Metrics, params and tags for one run, written in one transaction.
 
     ``batch_id`` makes the write idempotent: a batch replayed with an id the
-    store has already applied changes nothing. ``end_status``/``end_time``
-    finish the run in the same transaction (how ``end_run`` costs one request).
+    store has already applied changes nothing. ``create`` starts the run
+    (with id ``run_id``) and ``end_status``/``end_time`` finish it, in the same
+    transaction: a short run costs one request.
     """
 
     run_id: str
+    create: NewRun | None = None
     metrics: list[Metric] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
     tags: list[RunTag] = Field(default_factory=list)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from dockyard import __version__
 from dockyard.client import Client
 from dockyard.config import get_settings
+from dockyard.server.deps import add_body_schemas
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import audit, experiments, projects, runs
@@ -52,6 +55,14 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (projects, experiments, runs, artifact_routes, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_body_schemas(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", tags=["health"], summary="Liveness and store check")
     def health() -> dict[str, str]:

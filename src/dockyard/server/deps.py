@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from dockyard.client import Client
+from dockyard.errors import InvalidArgument
+from dockyard.server.errors import describe_validation
+
+M = TypeVar("M", bound=BaseModel)
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
 
 
 def client_of(request: Request) -> Client:
@@ -15,3 +22,30 @@ def client_of(request: Request) -> Client:
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """Serialise in pydantic's Rust core: much faster than FastAPI's encoder for big pages."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that parses its own body with :func:`parse_body`."""
+    _BODY_MODELS[model.__name__] = model
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def add_body_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """Put the models of :func:`json_body` routes into the OpenAPI components."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in _BODY_MODELS.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for def_name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(def_name, definition)
+        schemas.setdefault(name, schema)
+    return spec
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Validate a JSON body straight from bytes (pydantic's parser, several times
+    faster than decoding to Python objects first: the batch route's hot path)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise InvalidArgument(describe_validation(exc.errors())) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,14 +23,15 @@ _HTTP_CODES = {
 }
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def describe_validation(errors: Sequence[Any]) -> str:
+    """One readable line from pydantic's errors: where, and what was wrong."""
     parts = []
-    for err in exc.errors()[:10]:
+    for err in errors[:10]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         if err.get("type") == "json_invalid":
             return "request body is not valid JSON: " + str(err.get("ctx", {}).get("error", err.get("msg")))
         parts.append(f"{loc or 'body'}: {err.get('msg')}")
-    more = len(exc.errors()) - 10
+    more = len(errors) - 10
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
@@ -40,7 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"error_code": "INVALID_ARGUMENT", "message": _describe_validation(exc)}, status_code=400
+            {"error_code": "INVALID_ARGUMENT", "message": describe_validation(exc.errors())}, status_code=400
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.entities import Metric, Param, RunSource, RunStatus, RunTag
+from dockyard.entities import Metric, NewRun, Param, RunSource, RunStatus, RunTag
 
 
 class _Body(BaseModel):
@@ -31,6 +31,7 @@ class UpdateExperiment(_Body):
 
 class CreateRun(_Body):
     experiment_id: str
+    id: str | None = None
     name: str | None = None
     start_time: int | None = None
     parent_id: str | None = None
@@ -45,6 +46,7 @@ class UpdateRun(_Body):
 
 
 class LogBatch(_Body):
+    create: NewRun | None = None
     metrics: list[Metric] = Field(default_factory=list)
     params: list[Param] = Field(default_factory=list)
     tags: list[RunTag] = Field(default_factory=list)

@@ -113,10 +113,14 @@ class MetadataStore(ABC):
         parent_id: str | None = None,
         tags: dict[str, str] | None = None,
         source: RunSource | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Start a RUNNING run. A missing name gets a generated one.
 
-        Raises NotFound for an unknown experiment or parent run.
+        ``run_id`` lets the client choose the id (32 lowercase hex
+        characters). Raises NotFound for an unknown experiment or parent run,
+        AlreadyExists if the chosen id is taken, InvalidArgument for a
+        malformed id.
         """
 
     @abstractmethod
@@ -139,7 +143,7 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def log_batch(self, batch: Batch) -> BatchResult:
-        """Write metrics, params and tags (and optionally end the run) atomically.
+        """Write metrics, params and tags atomically; optionally start and/or end the run.
 
         A batch whose ``batch_id`` was applied before changes nothing and
         returns ``applied=False``: replays are exactly-once. Raises

@@ -82,9 +82,9 @@ class RestMetadataStore(MetadataStore):
     # runs
     def create_run(self, experiment_id: str, name: str | None = None, start_time: int | None = None,
                    parent_id: str | None = None, tags: dict[str, str] | None = None,
-                   source: RunSource | None = None) -> Run:
+                   source: RunSource | None = None, run_id: str | None = None) -> Run:
         body = _drop_none({
-            "experiment_id": experiment_id, "name": name, "start_time": start_time,
+            "experiment_id": experiment_id, "id": run_id, "name": name, "start_time": start_time,
             "parent_id": parent_id, "tags": tags,
             "source": source.model_dump() if source else None,
         })

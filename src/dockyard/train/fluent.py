@@ -16,6 +16,7 @@ block, :func:`flush` and interpreter exit make everything durable.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -23,9 +24,10 @@ from typing import Any
 
 from dockyard.client import Client
 from dockyard.config import get_settings
-from dockyard.entities import Experiment, Metric, Param, Run, RunStatus, RunTag, now_ms
+from dockyard.entities import Experiment, Metric, NewRun, Param, Run, RunStatus, RunTag, now_ms
 from dockyard.entities import validation as v
 from dockyard.errors import Conflict, InvalidArgument, InvalidState
+from dockyard.store.names import generate_run_name
 from dockyard.train.logger import BatchLogger
 from dockyard.train.source import capture_source
 from dockyard.train.spool import Spool
@@ -140,6 +142,10 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
     With ``nested=True`` the new run is a child of the active one. Use as a
     context manager: the run ends FINISHED, FAILED if the block raises, or
     KILLED on Ctrl-C.
+
+    A new run gets its id here and reaches the store with its first batch
+    (so a short run costs one request, and a run can start while the server
+    is away); :func:`flush` makes it visible to other clients at once.
     """
     client = _client()
     with _state.lock:
@@ -153,13 +159,22 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
                 raise InvalidState(f"run {run_id} is {run.status.value}; it cannot be resumed")
         else:
             exp = client.get_or_create_experiment(experiment) if experiment else _current_experiment()
-            all_tags = dict(tags or {})
+            all_tags = {v.validate_key("tag", k): v.tag_value(k, val)
+                        for k, val in v.check_mapping("tags", tags or {}).items()}
             if description:
-                all_tags["dockyard.note"] = description
-            run = client.create_run(
-                exp.id, name, tags=all_tags,
-                parent_id=_state.stack[-1].info.id if (nested and _state.stack) else None,
-                source=capture_source(client.user))
+                all_tags["dockyard.note"] = v.tag_value("dockyard.note", description)
+            source = capture_source(client.user)
+            new = NewRun(
+                experiment_id=exp.id, id=uuid.uuid4().hex,
+                name=v.validate_name("run", name) if name is not None else generate_run_name(),
+                start_time=now_ms(), tags=all_tags, source=source,
+                parent_id=_state.stack[-1].info.id if (nested and _state.stack) else None)
+            run = Run(id=new.id, experiment_id=exp.id, name=new.name, status=RunStatus.RUNNING,
+                      start_time=new.start_time, user=source.user, parent_id=new.parent_id,
+                      entry_point=source.entry_point, git_commit=source.git_commit,
+                      git_dirty=source.git_dirty, python_version=source.python_version,
+                      artifact_location=f"{exp.id}/{new.id}/artifacts", tags=all_tags)
+            _logger().start_run(new)
         active = ActiveRun(run)
         _state.stack.append(active)
         return active
@@ -246,12 +261,16 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> str:
     """Upload a file into the active run's artifacts; returns its path in the run."""
-    return _client().log_artifact(_run_id(), local_path, artifact_path)
+    run_id = _run_id()
+    flush()  # the run must exist in the store before its files do
+    return _client().log_artifact(run_id, local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[str]:
     """Upload every file below a folder into the active run's artifacts, keeping the layout."""
-    return _client().log_artifacts(_run_id(), local_dir, artifact_path)
+    run_id = _run_id()
+    flush()
+    return _client().log_artifacts(run_id, local_dir, artifact_path)
 
 
 def flush(timeout: float | None = None) -> None:
@@ -261,7 +280,8 @@ def flush(timeout: float | None = None) -> None:
 
 
 def get_run(run_id: str) -> Run:
-    """A run with its params, tags and latest metrics."""
+    """A run with its params, tags and latest metrics (after flushing this process's logging)."""
+    flush()
     return _client().get_run(run_id)
 
 

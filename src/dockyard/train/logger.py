@@ -23,7 +23,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
-from dockyard.entities import Batch, Metric, Param, RunStatus, RunTag, now_ms
+from dockyard.entities import Batch, Metric, NewRun, Param, RunStatus, RunTag, now_ms
 from dockyard.errors import DockyardError, ServerUnavailable
 from dockyard.store.base import MetadataStore
 from dockyard.train.spool import Spool
@@ -39,6 +39,7 @@ class _Item:
     param: Param | None = None
     tag: RunTag | None = None
     end: tuple[RunStatus, int] | None = None
+    create: NewRun | None = None
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _Pending:
     params: list[Param] = field(default_factory=list)
     tags: list[RunTag] = field(default_factory=list)
     end: tuple[RunStatus, int] | None = None
+    create: NewRun | None = None
 
 
 class BatchLogger:
@@ -80,6 +82,11 @@ class BatchLogger:
             self._enqueued += len(items)
         if len(self._queue) >= self.batch_size:
             self._wake.set()
+
+    def start_run(self, new: NewRun) -> None:
+        """Queue a run's creation: it reaches the store with the run's first batch."""
+        assert new.id is not None
+        self._put([_Item(new.id, create=new)])
 
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         self._put([_Item(run_id, metric=m) for m in metrics])
@@ -164,9 +171,11 @@ class BatchLogger:
                 g.tags.append(it.tag)
             elif it.end is not None:
                 g.end = it.end
+            elif it.create is not None:
+                g.create = it.create
         for run_id, g in groups.items():
             batch = Batch.model_construct(
-                run_id=run_id, metrics=g.metrics, params=g.params, tags=g.tags,
+                run_id=run_id, create=g.create, metrics=g.metrics, params=g.params, tags=g.tags,
                 batch_id=uuid.uuid4().hex,
                 end_status=g.end[0] if g.end else None, end_time=g.end[1] if g.end else None)
             self._deliver(batch)

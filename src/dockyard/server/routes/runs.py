@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import Batch, BatchResult, MetricHistory, Page, Run
-from dockyard.server.deps import client_of, json_response
+from dockyard.server.deps import client_of, json_body, json_response, parse_body
 from dockyard.server.schemas import CreateRun, LogBatch, SearchRuns, UpdateRun
 from dockyard.server.writes import AuditedRoute
 
@@ -13,7 +14,8 @@ router = APIRouter(prefix="/runs", tags=["runs"], route_class=AuditedRoute)
 @router.post("", response_model=Run, status_code=201, summary="Start a run")
 def create_run(body: CreateRun, request: Request) -> Response:
     run = client_of(request).store.create_run(
-        body.experiment_id, body.name, body.start_time, body.parent_id, body.tags, body.source)
+        body.experiment_id, body.name, body.start_time, body.parent_id, body.tags, body.source,
+        body.id)
     request.state.audit = {"experiment_id": body.experiment_id, "name": run.name}
     return json_response(run, 201)
 
@@ -37,15 +39,18 @@ def update_run(run_id: str, body: UpdateRun, request: Request) -> Response:
     return json_response(client_of(request).update_run(run_id, body.status, body.end_time, body.name))
 
 
-@router.post("/{run_id}/batch", response_model=BatchResult,
-             summary="Log metrics, params and tags in one transaction (idempotent by batch_id)")
-def log_batch(run_id: str, body: LogBatch, request: Request) -> Response:
+@router.post("/{run_id}/batch", response_model=BatchResult, openapi_extra=json_body(LogBatch),
+             summary="Log metrics, params and tags in one transaction (idempotent by batch_id); "
+                     "may start the run (create) and end it (end_status)")
+async def log_batch(run_id: str, request: Request) -> Response:
+    body = await parse_body(request, LogBatch)
     request.state.audit = {
         "batch_id": body.batch_id, "metrics": len(body.metrics), "params": len(body.params),
         "tags": len(body.tags), **({"end_status": body.end_status.value} if body.end_status else {}),
+        **({"create": body.create.experiment_id} if body.create else {}),
     }
     batch = Batch.model_construct(run_id=run_id, **dict(body))
-    return json_response(client_of(request).store.log_batch(batch))
+    return json_response(await run_in_threadpool(client_of(request).store.log_batch, batch))
 
 
 @router.get("/{run_id}/metric-history", response_model=MetricHistory,

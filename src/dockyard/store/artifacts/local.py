@@ -6,8 +6,8 @@ import errno
 import os
 import secrets
 import shutil
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 

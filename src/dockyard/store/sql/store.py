@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from dockyard.entities import (
     BatchResult,
     Experiment,
     MetricHistory,
+    NewRun,
     Page,
     Project,
     Run,
@@ -79,6 +81,7 @@ _HISTORY = (
 
 
 _RUNS = TypeAdapter(list[Run])
+_CLIENT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _metric_rows(batch: Batch) -> list[tuple[str, str, int, int, float]]:
@@ -368,16 +371,29 @@ class SqlMetadataStore(MetadataStore):
 
     def create_run(self, experiment_id: str, name: str | None = None, start_time: int | None = None,
                    parent_id: str | None = None, tags: dict[str, str] | None = None,
-                   source: RunSource | None = None) -> Run:
-        run_name = v.validate_name("run", name) if name is not None else generate_run_name()
-        start = v.int64("start_time", start_time) if start_time is not None else now_ms()
-        tag_items = self._clean_tags(tags)
-        source = source or RunSource()
+                   source: RunSource | None = None, run_id: str | None = None) -> Run:
+        new = NewRun(experiment_id=experiment_id, id=run_id, name=name, start_time=start_time,
+                     parent_id=parent_id, tags=tags or {}, source=source)
+        row, tag_items = self._run_row(new)
+        with self._write() as conn:
+            self._insert_run(conn, row, tag_items)
+        return Run(**row, tags=dict(tag_items))
+
+    def _run_row(self, new: NewRun) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Check a new run and build its row (before any transaction starts)."""
+        experiment_id, parent_id = new.experiment_id, new.parent_id
+        run_name = v.validate_name("run", new.name) if new.name is not None else generate_run_name()
+        start = v.int64("start_time", new.start_time) if new.start_time is not None else now_ms()
+        tag_items = self._clean_tags(new.tags)
+        source = new.source or RunSource()
         if source.git_commit is not None and len(source.git_commit) > 64:
             # the column holds 64 characters; PostgreSQL would fail the insert, SQLite keep it
             raise InvalidArgument(
                 f"git_commit is {len(source.git_commit)} characters; the limit is 64")
-        run_id = _new_id()
+        if new.id is not None and not _CLIENT_ID.match(new.id):
+            raise InvalidArgument(
+                f"run id {new.id!r} must be 32 lowercase hex characters (uuid.uuid4().hex)")
+        run_id = new.id or _new_id()
         row = {
             "id": run_id, "experiment_id": experiment_id, "name": run_name,
             "status": RunStatus.RUNNING.value, "start_time": start, "end_time": None,
@@ -386,17 +402,21 @@ class SqlMetadataStore(MetadataStore):
             "python_version": source.python_version[:32],
             "artifact_location": f"{experiment_id}/{run_id}/artifacts",
         }
-        with self._write() as conn:
-            if conn.execute(select(experiments.c.id).where(experiments.c.id == experiment_id)).first() is None:
-                raise NotFound(f"experiment {experiment_id!r} does not exist")
-            if parent_id is not None and conn.execute(
-                    select(runs.c.id).where(runs.c.id == parent_id)).first() is None:
-                raise NotFound(f"parent run {parent_id!r} does not exist")
-            conn.execute(runs.insert().values(**row))
-            if tag_items:
-                conn.execute(run_tags.insert(), [{"run_id": run_id, "key": k, "value": val}
+        return row, tag_items
+
+    def _insert_run(self, conn: Connection, row: dict[str, Any], tag_items: list[tuple[str, str]]) -> None:
+        if conn.execute(select(experiments.c.id).where(
+                experiments.c.id == row["experiment_id"])).first() is None:
+            raise NotFound(f"experiment {row['experiment_id']!r} does not exist")
+        if row["parent_id"] is not None and conn.execute(
+                select(runs.c.id).where(runs.c.id == row["parent_id"])).first() is None:
+            raise NotFound(f"parent run {row['parent_id']!r} does not exist")
+        if conn.execute(select(runs.c.id).where(runs.c.id == row["id"])).first() is not None:
+            raise AlreadyExists(f"a run with id {row['id']} already exists")
+        conn.execute(runs.insert().values(**row))
+        if tag_items:
+            conn.execute(run_tags.insert(), [{"run_id": row["id"], "key": k, "value": val}
                                              for k, val in tag_items])
-        return Run(**row, tags=dict(tag_items))
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
@@ -468,6 +488,9 @@ class SqlMetadataStore(MetadataStore):
             raise InvalidArgument(
                 f"a batch holds at most {v.MAX_BATCH_ITEMS} metrics, params and tags; split it")
         metric_rows = _metric_rows(batch)
+        new_run = None
+        if batch.create is not None:
+            new_run = self._run_row(batch.create.model_copy(update={"id": batch.run_id}))
         param_map: dict[str, str] = {}
         for p in batch.params:
             value = v.param_value(v.validate_key("param", p.key), p.value)
@@ -482,14 +505,15 @@ class SqlMetadataStore(MetadataStore):
             raise InvalidArgument("batch_id must have 1 to 64 characters")
 
         try:
-            self._apply_batch(batch, metric_rows, param_map, tag_map, end_status)
+            self._apply_batch(batch, metric_rows, param_map, tag_map, end_status, new_run)
         except _AlreadyApplied:
             return BatchResult(applied=False)
         return BatchResult(applied=True)
 
     def _apply_batch(self, batch: Batch, metric_rows: list[tuple[Any, ...]],
                      param_map: dict[str, str], tag_map: dict[str, str],
-                     end_status: RunStatus | None) -> None:
+                     end_status: RunStatus | None,
+                     new_run: tuple[dict[str, Any], list[tuple[str, str]]] | None) -> None:
         with self._write() as conn:
             if batch.batch_id is not None:
                 if conn.execute(select(applied_batches.c.batch_id).where(
@@ -502,6 +526,8 @@ class SqlMetadataStore(MetadataStore):
                         batch_id=batch.batch_id, run_id=batch.run_id, applied_at=now_ms()))
                 except IntegrityError:
                     raise _AlreadyApplied from None
+            if new_run is not None:
+                self._insert_run(conn, *new_run)
             status = conn.execute(select(runs.c.status).where(runs.c.id == batch.run_id)).scalar()
             if status is None:
                 raise NotFound(f"run {batch.run_id!r} does not exist")
