@@ -1,18 +1,22 @@
 """Pure domain objects of the Dockyard record (no I/O)."""
 
-from dockyard.entities.audit import AuditEvent
+from dockyard.entities.audit import AuditEvent, AuditEventPage
 from dockyard.entities.tracking import (
     Batch,
     BatchResult,
     Experiment,
+    ExperimentPage,
     FileInfo,
+    FileInfoPage,
     Metric,
     MetricHistory,
     NewRun,
     Page,
     Param,
     Project,
+    ProjectPage,
     Run,
+    RunPage,
     RunSource,
     RunStatus,
     RunTag,
@@ -21,17 +25,22 @@ from dockyard.entities.tracking import (
 
 __all__ = [
     "AuditEvent",
+    "AuditEventPage",
     "Batch",
     "BatchResult",
     "Experiment",
+    "ExperimentPage",
     "FileInfo",
+    "FileInfoPage",
     "Metric",
     "MetricHistory",
     "NewRun",
     "Page",
     "Param",
     "Project",
+    "ProjectPage",
     "Run",
+    "RunPage",
     "RunSource",
     "RunStatus",
     "RunTag",

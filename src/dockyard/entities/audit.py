@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dockyard.entities.tracking import Page
+
 
 class AuditEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -20,3 +22,6 @@ class AuditEvent(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict)
     """A summary of the change (sizes and keys, not bulk data)."""
     status: int = 200
+
+
+AuditEventPage = Page[AuditEvent]

@@ -182,3 +182,10 @@ class Page(BaseModel, Generic[T]):
 
     def __getitem__(self, i: int) -> T:
         return self.items[i]
+
+
+# Concrete pages, made once: pydantic rebuilds a generic class that nothing references.
+ProjectPage = Page[Project]
+ExperimentPage = Page[Experiment]
+RunPage = Page[Run]
+FileInfoPage = Page[FileInfo]

@@ -7,13 +7,17 @@ from typing import Any
 
 from dockyard.entities import (
     AuditEvent,
+    AuditEventPage,
     Batch,
     BatchResult,
     Experiment,
+    ExperimentPage,
     MetricHistory,
     Page,
     Project,
+    ProjectPage,
     Run,
+    RunPage,
     RunSource,
     RunStatus,
 )
@@ -50,7 +54,7 @@ class RestMetadataStore(MetadataStore):
         return Project.model_validate_json(self._get("/projects:by-name", name=name))
 
     def list_projects(self) -> list[Project]:
-        return Page[Project].model_validate_json(self._get("/projects")).items
+        return ProjectPage.model_validate_json(self._get("/projects")).items
 
     # experiments
     def create_experiment(self, name: str, project_id: str | None = None, description: str = "",
@@ -68,7 +72,7 @@ class RestMetadataStore(MetadataStore):
 
     def search_experiments(self, project_id: str | None = None, name_like: str | None = None,
                            max_results: int = 1000, page_token: str | None = None) -> Page[Experiment]:
-        return Page[Experiment].model_validate_json(self._get(
+        return ExperimentPage.model_validate_json(self._get(
             "/experiments", project_id=project_id, name_like=name_like, max_results=max_results,
             page_token=page_token))
 
@@ -116,7 +120,7 @@ class RestMetadataStore(MetadataStore):
         body = _drop_none({"experiment_ids": list(experiment_ids), "filter": filter,
                            "order_by": list(order_by) if order_by else None,
                            "max_results": max_results, "page_token": page_token})
-        return Page[Run].model_validate_json(self.http.request("POST", "/runs:search", json=body).content)
+        return RunPage.model_validate_json(self.http.request("POST", "/runs:search", json=body).content)
 
     # audit
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
@@ -128,6 +132,6 @@ class RestMetadataStore(MetadataStore):
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
-        return Page[AuditEvent].model_validate_json(self._get(
+        return AuditEventPage.model_validate_json(self._get(
             "/audit-events", resource_type=resource_type, resource_id=resource_id, actor=actor,
             since=since, until=until, max_results=max_results)).items

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from dockyard.entities import FileInfo, Page
+from dockyard.entities import FileInfo, FileInfoPage, Page
 from dockyard.entities.validation import validate_artifact_path
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.writes import AuditedRoute
@@ -20,7 +20,7 @@ _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 @router.get("", response_model=Page[FileInfo], summary="List a folder of a run's artifacts")
 def list_artifacts(run_id: str, request: Request, path: str = "") -> Response:
-    return json_response(Page[FileInfo](items=client_of(request).list_artifacts(run_id, path)))
+    return json_response(FileInfoPage(items=client_of(request).list_artifacts(run_id, path)))
 
 
 @router.get("/{path:path}", summary="Download an artifact (streamed)",

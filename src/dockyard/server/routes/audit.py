@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from dockyard.entities import AuditEvent, Page
+from dockyard.entities import AuditEvent, AuditEventPage, Page
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.writes import AuditedRoute
 
@@ -21,4 +21,4 @@ def search_audit_events(
 ) -> Response:
     events = client_of(request).search_audit_events(
         resource_type, resource_id, actor, since, until, max_results)
-    return json_response(Page[AuditEvent](items=events))
+    return json_response(AuditEventPage(items=events))

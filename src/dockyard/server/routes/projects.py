@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from dockyard.entities import Page, Project
+from dockyard.entities import Page, Project, ProjectPage
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.schemas import CreateProject
 from dockyard.server.writes import AuditedRoute
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/projects", tags=["projects"], route_class=AuditedRou
 
 @router.get("", response_model=Page[Project], summary="List projects")
 def list_projects(request: Request) -> Response:
-    return json_response(Page[Project](items=client_of(request).list_projects()))
+    return json_response(ProjectPage(items=client_of(request).list_projects()))
 
 
 @router.post("", response_model=Project, status_code=201, summary="Create a project")

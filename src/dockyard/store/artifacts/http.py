@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import quote
 
-from dockyard.entities import FileInfo, Page
+from dockyard.entities import FileInfo, FileInfoPage
 from dockyard.entities.validation import validate_artifact_path
 from dockyard.errors import NotFound
 from dockyard.store.artifacts.base import CHUNK_SIZE, ArtifactStore, Progress
@@ -55,7 +55,7 @@ class HttpArtifactStore(ArtifactStore):
     def list(self, path: str = "") -> list[FileInfo]:
         path = validate_artifact_path(path, allow_root=True)
         r = self.http.request("GET", self.base, params={"path": path} if path else None)
-        return Page[FileInfo].model_validate_json(r.content).items
+        return FileInfoPage.model_validate_json(r.content).items
 
     def exists(self, path: str) -> bool:
         try:

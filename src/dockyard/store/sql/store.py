@@ -23,11 +23,13 @@ from dockyard.entities import (
     Batch,
     BatchResult,
     Experiment,
+    ExperimentPage,
     MetricHistory,
     NewRun,
     Page,
     Project,
     Run,
+    RunPage,
     RunSource,
     RunStatus,
     now_ms,
@@ -47,17 +49,14 @@ from dockyard.store.names import generate_run_name
 from dockyard.store.search import parse_filter, parse_order_by
 from dockyard.store.sql import engine as engines
 from dockyard.store.sql.schema import (
-    applied_batches,
     audit_events,
     experiment_tags,
     experiments,
     params,
     projects,
     runs,
-    tags,
 )
-from dockyard.store.sql.schema import tags as run_tags  # create_run's ``tags`` argument shadows it
-from dockyard.store.sql.search import apply_order, compile_filter
+from dockyard.store.sql.search import RUN_COLUMNS, compile_search
 
 _CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
 # Column widths of audit_events: checked up front so that every backend answers
@@ -73,6 +72,10 @@ _UPSERT_LATEST = (
     "value = excluded.value, step = excluded.step, timestamp = excluded.timestamp "
     "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
     "AND excluded.timestamp >= latest_metrics.timestamp)"
+)
+_UPSERT_TAG = (
+    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
 _HISTORY = (
     "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? "
@@ -331,7 +334,7 @@ class SqlMetadataStore(MetadataStore):
             rows = conn.execute(query).mappings().all()
             items = [self._experiment_from_row(conn, r) for r in rows[:limit]]
         token = _encode_token(offset + limit) if len(rows) > limit else None
-        return Page[Experiment](items=items, next_page_token=token)
+        return ExperimentPage(items=items, next_page_token=token)
 
     def update_experiment(self, experiment_id: str, name: str | None = None,
                           description: str | None = None,
@@ -405,18 +408,17 @@ class SqlMetadataStore(MetadataStore):
         return row, tag_items
 
     def _insert_run(self, conn: Connection, row: dict[str, Any], tag_items: list[tuple[str, str]]) -> None:
-        if conn.execute(select(experiments.c.id).where(
-                experiments.c.id == row["experiment_id"])).first() is None:
+        if self._sql(conn, "SELECT 1 FROM experiments WHERE id = ?", (row["experiment_id"],)).first() is None:
             raise NotFound(f"experiment {row['experiment_id']!r} does not exist")
-        if row["parent_id"] is not None and conn.execute(
-                select(runs.c.id).where(runs.c.id == row["parent_id"])).first() is None:
+        if row["parent_id"] is not None and self._sql(
+                conn, "SELECT 1 FROM runs WHERE id = ?", (row["parent_id"],)).first() is None:
             raise NotFound(f"parent run {row['parent_id']!r} does not exist")
-        if conn.execute(select(runs.c.id).where(runs.c.id == row["id"])).first() is not None:
-            raise AlreadyExists(f"a run with id {row['id']} already exists")
-        conn.execute(runs.insert().values(**row))
+        try:
+            conn.execute(runs.insert().values(**row))
+        except IntegrityError:  # the references were checked above: the id is taken
+            raise AlreadyExists(f"a run with id {row['id']} already exists") from None
         if tag_items:
-            conn.execute(run_tags.insert(), [{"run_id": row["id"], "key": k, "value": val}
-                                             for k, val in tag_items])
+            self._executemany(conn, _UPSERT_TAG, [(row["id"], k, val) for k, val in tag_items])
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
@@ -514,67 +516,67 @@ class SqlMetadataStore(MetadataStore):
                      param_map: dict[str, str], tag_map: dict[str, str],
                      end_status: RunStatus | None,
                      new_run: tuple[dict[str, Any], list[tuple[str, str]]] | None) -> None:
+        # Plain SQL through the driver: this runs once per batch, the hot path of tracking.
+        run_id = batch.run_id
         with self._write() as conn:
             if batch.batch_id is not None:
-                if conn.execute(select(applied_batches.c.batch_id).where(
-                        applied_batches.c.batch_id == batch.batch_id)).first():
-                    raise _AlreadyApplied
                 # Claimed before anything else: a concurrent replay of this batch waits
                 # on the key and then fails here, instead of seeing the run it finished.
                 try:
-                    conn.execute(applied_batches.insert().values(
-                        batch_id=batch.batch_id, run_id=batch.run_id, applied_at=now_ms()))
+                    self._sql(conn, "INSERT INTO applied_batches (batch_id, run_id, applied_at) "
+                                    "VALUES (?, ?, ?)", (batch.batch_id, run_id, now_ms()))
                 except IntegrityError:
                     raise _AlreadyApplied from None
+            existing: dict[str, str] = {}
             if new_run is not None:
-                self._insert_run(conn, *new_run)
-            status = conn.execute(select(runs.c.status).where(runs.c.id == batch.run_id)).scalar()
-            if status is None:
-                raise NotFound(f"run {batch.run_id!r} does not exist")
-            if status != RunStatus.RUNNING.value:
-                raise InvalidState(
-                    f"run {batch.run_id} is {status}; a finished run accepts no more metrics, "
-                    "params or tags (start a new run)")
-            if param_map:
-                existing = dict(conn.execute(select(params.c.key, params.c.value).where(
-                    params.c.run_id == batch.run_id, params.c.key.in_(list(param_map)))).all())
-                for key, value in param_map.items():
-                    if key in existing and existing[key] != value:
-                        raise Conflict(
-                            f"param {key!r} was logged as {existing[key]!r}; it cannot change to "
-                            f"{value!r} (params are immutable; use a metric or a tag for values that change)")
-                new = [{"run_id": batch.run_id, "key": k, "value": val}
-                       for k, val in param_map.items() if k not in existing]
-                if new:
-                    # Another writer may add the same param meanwhile: the same value is
-                    # fine, a different one is a conflict (checked after the insert).
-                    conn.execute(self._insert()(params).on_conflict_do_nothing(), new)
-                    stored = dict(conn.execute(select(params.c.key, params.c.value).where(
-                        params.c.run_id == batch.run_id,
-                        params.c.key.in_([n["key"] for n in new]))).all())
-                    for n in new:
-                        if stored.get(n["key"]) != n["value"]:
-                            raise Conflict(
-                                f"param {n['key']!r} was logged as {stored.get(n['key'])!r} "
-                                f"meanwhile; it cannot change to {n['value']!r}")
+                self._insert_run(conn, *new_run)  # RUNNING, and no params yet
+            else:
+                status = self._sql(conn, "SELECT status FROM runs WHERE id = ?", (run_id,)).scalar()
+                if status is None:
+                    raise NotFound(f"run {run_id!r} does not exist")
+                if status != RunStatus.RUNNING.value:
+                    raise InvalidState(
+                        f"run {run_id} is {status}; a finished run accepts no more metrics, "
+                        "params or tags (start a new run)")
+                if param_map:
+                    existing = dict(conn.execute(select(params.c.key, params.c.value).where(
+                        params.c.run_id == run_id, params.c.key.in_(list(param_map)))).all())
+            for key, value in param_map.items():
+                if key in existing and existing[key] != value:
+                    raise Conflict(
+                        f"param {key!r} was logged as {existing[key]!r}; it cannot change to "
+                        f"{value!r} (params are immutable; use a metric or a tag for values that change)")
+            new = [(run_id, k, val) for k, val in param_map.items() if k not in existing]
+            if new:
+                self._add_params(conn, run_id, new)
             if tag_map:
-                stmt = self._insert()(tags)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}),
-                    [{"run_id": batch.run_id, "key": k, "value": val} for k, val in tag_map.items()])
+                self._executemany(conn, _UPSERT_TAG, [(run_id, k, val) for k, val in tag_map.items()])
             if metric_rows:
-                # The driver's executemany over plain tuples: the hot path of tracking.
                 self._executemany(conn, _INSERT_METRICS, metric_rows)
                 self._update_latest(conn, metric_rows)
             if end_status is not None:
-                conn.execute(runs.update().where(runs.c.id == batch.run_id).values(
-                    status=end_status.value,
-                    end_time=v.int64("end_time", batch.end_time) if batch.end_time is not None else now_ms()))
+                end = v.int64("end_time", batch.end_time) if batch.end_time is not None else now_ms()
+                self._sql(conn, "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
+                          (end_status.value, end, run_id))
+
+    def _add_params(self, conn: Connection, run_id: str, new: list[tuple[str, str, str]]) -> None:
+        # Another writer may add the same param meanwhile: the same value is fine,
+        # a different one is a conflict (checked after the insert).
+        self._executemany(conn, "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) "
+                                "ON CONFLICT (run_id, key) DO NOTHING", new)
+        stored = dict(conn.execute(select(params.c.key, params.c.value).where(
+            params.c.run_id == run_id, params.c.key.in_([n[1] for n in new]))).all())
+        for _, key, value in new:
+            if stored.get(key) != value:
+                raise Conflict(f"param {key!r} was logged as {stored.get(key)!r} meanwhile; "
+                               f"it cannot change to {value!r}")
+
+    def _sql(self, conn: Connection, sql: str, args: tuple[Any, ...]) -> Any:
+        """One statement in the driver's own syntax (``?`` placeholders, rewritten for psycopg)."""
+        return conn.exec_driver_sql(sql if self._mark == "?" else sql.replace("?", "%s"), args)
 
     def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if self.dialect == "postgresql":
-            sql = sql.replace("?", "%s")
-        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql if self._mark == "?" else sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
 
     def _update_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         best: dict[str, tuple[Any, ...]] = {}
@@ -604,19 +606,19 @@ class SqlMetadataStore(MetadataStore):
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
                     page_token: str | None = None) -> Page[Run]:
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
         limit = _max_results(max_results)
         offset = _decode_token(page_token)
-        where = compile_filter(parse_filter(filter))
-        order = parse_order_by(list(order_by) if order_by else None)
-        query = select(runs).where(runs.c.experiment_id.in_(list(experiment_ids)), where)
-        query = apply_order(query, order).limit(limit + 1).offset(offset)
+        if not ids:
+            return RunPage(items=[])
+        sql, args = compile_search(ids, parse_filter(filter),
+                                   parse_order_by(list(order_by) if order_by else None),
+                                   limit + 1, offset)
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = [dict(zip(RUN_COLUMNS, row)) for row in self._sql(conn, sql, tuple(args)).fetchall()]
             items = self._load_runs(conn, rows[:limit])
         token = _encode_token(offset + limit) if len(rows) > limit else None
-        return Page[Run].model_construct(items=items, next_page_token=token)
+        return RunPage.model_construct(items=items, next_page_token=token)
 
     # audit ----------------------------------------------------------------------
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
