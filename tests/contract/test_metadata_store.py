@@ -742,11 +742,17 @@ class MetadataStoreContract:
         assert (empty.steps, empty.values, empty.timestamps) == ([], [], [])
         assert len(store.get_metric_history(run.id, "LOSS")) == 0  # keys are case-sensitive
 
-    def test_same_point_twice_is_kept_twice(self, store: MetadataStore, run: Run) -> None:
+    def test_identical_point_is_kept_once(self, store: MetadataStore, run: Run) -> None:
+        # A point is (step, timestamp, value): logging the very same one again adds nothing.
         point = Metric(key="m", value=1.0, step=0, timestamp=T0)
         log(store, run.id, [point, point])
-        log(store, run.id, [point])  # without a batch_id a batch is not deduplicated
-        assert len(store.get_metric_history(run.id, "m")) == 3
+        log(store, run.id, [point])
+        assert len(store.get_metric_history(run.id, "m")) == 1
+        # any difference is a new point
+        log(store, run.id, [Metric(key="m", value=2.0, step=0, timestamp=T0),
+                            Metric(key="m", value=1.0, step=0, timestamp=T0 + 1),
+                            Metric(key="m", value=1.0, step=1, timestamp=T0)])
+        assert len(store.get_metric_history(run.id, "m")) == 4
 
     def test_latest_metric_is_highest_step_then_timestamp(
         self, store: MetadataStore, run: Run

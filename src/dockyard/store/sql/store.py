@@ -64,7 +64,10 @@ _CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
 _AUDIT_FIELD_LIMITS = {"actor": 250, "action": 100, "resource_type": 50, "resource_id": 250}
 
 
-_INSERT_METRICS = "INSERT INTO metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?)"
+_INSERT_METRICS = (
+    "INSERT INTO metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
 # Same syntax on SQLite (3.24+) and PostgreSQL; keeps the point with the highest (step, timestamp).
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?) "

@@ -65,17 +65,16 @@ def upgrade() -> None:
             sa.Column("key", KEY, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
+    # Every column in the key: a history is read from the key alone, in order;
+    # on SQLite the table is that key (one B-tree to write, not two).
     op.create_table(
         "metrics",
-        sa.Column("run_id", ID, nullable=False),
-        sa.Column("key", KEY, nullable=False),
-        sa.Column("step", sa.BigInteger, nullable=False),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
-        sa.Column("value", sa.Float, nullable=False),
-    )
-    # Covering index: a metric's history is read from the index alone, already in order.
-    op.create_index(
-        "ix_metrics_history", "metrics", ["run_id", "key", "step", "timestamp", "value"]
+        sa.Column("run_id", ID, primary_key=True),
+        sa.Column("key", KEY, primary_key=True),
+        sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("value", sa.Float, primary_key=True),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "latest_metrics",
