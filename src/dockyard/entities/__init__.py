@@ -3,6 +3,7 @@
 from dockyard.entities.audit import AuditEvent, AuditEventPage
 from dockyard.entities.tracking import (
     Batch,
+    BatchContent,
     BatchResult,
     Experiment,
     ExperimentPage,
@@ -27,6 +28,7 @@ __all__ = [
     "AuditEvent",
     "AuditEventPage",
     "Batch",
+    "BatchContent",
     "BatchResult",
     "Experiment",
     "ExperimentPage",

@@ -140,7 +140,19 @@ class NewRun(_Entity):
     source: RunSource | None = None
 
 
-class Batch(_Entity):
+class BatchContent(_Entity):
+    """What a batch writes to its run (the body of ``POST /runs/{id}/batch``)."""
+
+    create: NewRun | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    tags: list[RunTag] = Field(default_factory=list)
+    batch_id: str | None = None
+    end_status: RunStatus | None = None
+    end_time: int | None = None
+
+
+class Batch(BatchContent):
     """Metrics, params and tags for one run, written in one transaction.
 
     ``batch_id`` makes the write idempotent: a batch replayed with an id the
@@ -150,13 +162,6 @@ class Batch(_Entity):
     """
 
     run_id: str
-    create: NewRun | None = None
-    metrics: list[Metric] = Field(default_factory=list)
-    params: list[Param] = Field(default_factory=list)
-    tags: list[RunTag] = Field(default_factory=list)
-    batch_id: str | None = None
-    end_status: RunStatus | None = None
-    end_time: int | None = None
 
 
 class BatchResult(_Entity):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.entities import Metric, NewRun, Param, RunSource, RunStatus, RunTag
+from dockyard.entities import BatchContent, RunSource, RunStatus
 
 
 class _Body(BaseModel):
@@ -45,14 +45,8 @@ class UpdateRun(_Body):
     name: str | None = None
 
 
-class LogBatch(_Body):
-    create: NewRun | None = None
-    metrics: list[Metric] = Field(default_factory=list)
-    params: list[Param] = Field(default_factory=list)
-    tags: list[RunTag] = Field(default_factory=list)
-    batch_id: str | None = None
-    end_status: RunStatus | None = None
-    end_time: int | None = None
+class LogBatch(BatchContent):
+    """Metrics, params and tags for one run; may also start (create) and end it."""
 
 
 class SearchRuns(_Body):
