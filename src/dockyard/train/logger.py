@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from dockyard.entities import Batch, Metric, NewRun, Param, RunStatus, RunTag, now_ms
-from dockyard.errors import DockyardError, ServerUnavailable
+from dockyard.errors import Conflict, DockyardError, ServerUnavailable
 from dockyard.store.base import MetadataStore
 from dockyard.train.spool import Spool
 
@@ -198,6 +198,12 @@ class BatchLogger:
             log.error("dockyard: a batch for run %s was rejected: %s", batch.run_id, exc)
             with self._cond:
                 self._errors.append(exc)
+            if isinstance(exc, Conflict) and batch.params:
+                # A param set meanwhile by another process must not cost the metrics
+                # and tags that travelled with it: send those again without params.
+                rest = batch.model_copy(update={"params": [], "batch_id": uuid.uuid4().hex})
+                if rest.metrics or rest.tags or rest.create or rest.end_status:
+                    self._deliver(rest)
 
     def _retry_spool(self, min_interval: float = _RETRY_SPOOL_EVERY) -> None:
         now = time.monotonic()

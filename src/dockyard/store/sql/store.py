@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -155,12 +155,6 @@ def _max_results(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS_LIMIT:
         raise InvalidArgument(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}")
     return n
-
-
-def _check_id(kind: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 32 or not value.isalnum():
-        raise InvalidArgument(f"{kind} id {value!r} is not a valid id (32 hex characters)")
-    return value
 
 
 class SqlMetadataStore(MetadataStore):
@@ -654,8 +648,3 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [AuditEvent(**{**r, "request": orjson.loads(r["request"])}) for r in rows]
-
-    def count_runs(self, experiment_id: str) -> int:
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(runs).where(
-                runs.c.experiment_id == experiment_id)).scalar() or 0)
