@@ -83,7 +83,8 @@ def main() -> None:
         order_by=["metrics.auc DESC"],
     )
     table = Table(title="Runs with auc > 0.9 and max_depth in (2, 3), best first")
-    for col in ("run", "max_depth", "n_estimators", "auc", "accuracy", "val_loss (last)"):
+    table.add_column("run", no_wrap=True)
+    for col in ("max_depth", "n_estimators", "auc", "accuracy", "val_loss (last)"):
         table.add_column(col)
     for run in best:
         table.add_row(run.name, run.params["max_depth"], run.params["n_estimators"],
