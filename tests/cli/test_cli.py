@@ -76,6 +76,24 @@ def test_artifacts_list_and_download(logged: dict[str, str], tmp_path: Path) -> 
     assert (tmp_path / "one" / "model.txt").stat().st_size == 7000
 
 
+def test_artifacts_upload_to_a_running_run(tmp_path: Path) -> None:
+    client = dockyard.Client()
+    run = client.create_run(client.create_experiment("uploads").id)
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("bb")
+    assert "uploaded 2 file(s)" in cli("artifacts", "upload", run.id, str(folder), "--artifact-path", "plots").stdout
+    assert {f.path for f in client.run_artifacts(run.id).walk()} == {"plots/a.txt", "plots/sub/b.txt"}
+    client.set_terminated(run.id)
+    late = cli("artifacts", "upload", run.id, str(folder / "a.txt"), ok=False)
+    assert late.returncode == 1 and "FINISHED" in late.stderr
+
+
+def test_version() -> None:
+    assert cli("--version").stdout.strip() == f"dockyard {dockyard.__version__}"
+
+
 def test_cli_against_a_server(dockyard_server: ServerProcess, tmp_path: Path) -> None:
     env = {"DOCKYARD_URI": dockyard_server.url}
     name = f"remote-{tmp_path.name}"
