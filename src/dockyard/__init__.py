@@ -3,12 +3,11 @@
 The fluent API lives here; :class:`Client` is the object API under it.
 """
 
-__version__ = "0.1.0"
-
-from dockyard.client import Client  # noqa: E402
-from dockyard.entities import Experiment, Metric, Run, RunStatus  # noqa: E402
-from dockyard.errors import DockyardError  # noqa: E402
-from dockyard.train.fluent import (  # noqa: E402
+from dockyard._version import __version__
+from dockyard.client import Client
+from dockyard.entities import Experiment, Metric, Run, RunStatus
+from dockyard.errors import DockyardError
+from dockyard.train.fluent import (
     ActiveRun,
     active_run,
     end_run,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, BinaryIO
 
 from dockyard.config import get_settings, is_http_uri
@@ -31,7 +32,7 @@ from dockyard.entities import (
     now_ms,
 )
 from dockyard.entities import validation as v
-from dockyard.errors import InvalidArgument, InvalidState, NotFound
+from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from dockyard.store import MetadataStore, open_metadata_store
 from dockyard.store.artifacts import ArtifactStore, artifact_store_for
 from dockyard.store.artifacts.base import Progress, ScopedArtifactStore
@@ -108,8 +109,6 @@ class Client:
         try:
             return self.get_experiment_by_name(name, project)
         except NotFound:
-            from dockyard.errors import AlreadyExists
-
             try:
                 return self.create_experiment(name, project)
             except AlreadyExists:  # created concurrently by someone else
@@ -200,7 +199,7 @@ class Client:
             from dockyard.store.artifacts.http import HttpArtifactStore
 
             run_id = run if isinstance(run, str) else run.id
-            return HttpArtifactStore(self.store.http, f"/runs/{run_id}/artifacts")  # type: ignore[attr-defined]
+            return HttpArtifactStore(self.store.http, f"/runs/{quote(run_id, safe='')}/artifacts")  # type: ignore[attr-defined]
         run = self.get_run(run) if isinstance(run, str) else run
         return ScopedArtifactStore(self.artifact_store(), run.artifact_location)
 

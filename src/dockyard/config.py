@@ -45,16 +45,13 @@ class Settings:
     http_timeout: float
     s3_endpoint_url: str | None
 
-    @property
-    def is_remote(self) -> bool:
-        return is_http_uri(self.uri)
-
 
 def is_http_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
-def _user() -> str:
+def os_user() -> str:
+    """The OS user's name, or "unknown" where it has no passwd entry (containers)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry (containers): still need a name
@@ -84,7 +81,7 @@ def get_settings() -> Settings:
         uri=uri,
         artifacts=env.get("DOCKYARD_ARTIFACTS") or str(home / "artifacts"),
         spool=Path(env.get("DOCKYARD_SPOOL") or home / "spool").expanduser().absolute(),
-        user=env.get("DOCKYARD_USER") or _user(),
+        user=env.get("DOCKYARD_USER") or os_user(),
         batch_size=int(_number("DOCKYARD_BATCH_SIZE", 1000, int)),
         flush_interval=float(_number("DOCKYARD_FLUSH_INTERVAL", 0.5, float)),
         http_timeout=float(_number("DOCKYARD_HTTP_TIMEOUT", 30.0, float)),

@@ -46,6 +46,13 @@ class InvalidFilter(InvalidArgument):
     error_code = "INVALID_FILTER"
 
 
+class TooLarge(InvalidArgument):
+    """A request body is larger than the server accepts."""
+
+    error_code = "TOO_LARGE"
+    http_status = 413
+
+
 class NotFound(DockyardError, LookupError):
     """The id or name does not exist."""
 

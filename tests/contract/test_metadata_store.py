@@ -9,6 +9,7 @@ experiments, projects and audit resources the test itself created.
 
 from __future__ import annotations
 
+import base64
 import math
 import threading
 import uuid
@@ -1197,6 +1198,33 @@ class MetadataStoreContract:
                                   metrics=[Metric(key="bad key!", value=1.0)]))
         with pytest.raises(NotFound):
             store.get_run(run_id)
+
+    def test_batch_id_reused_for_another_run(self, store: MetadataStore, experiment: Experiment) -> None:
+        first, second = (store.create_run(experiment.id) for _ in range(2))
+        batch_id = uuid.uuid4().hex
+        assert log(store, first.id, [("m", 1.0)], batch_id=batch_id) is True
+        with pytest.raises(Conflict, match="another run"):
+            log(store, second.id, [("m", 2.0)], batch_id=batch_id)
+        assert store.get_run(second.id).metrics == {}
+
+    def test_malformed_ids_and_bounds(self, store: MetadataStore, experiment: Experiment) -> None:
+        for bad in ("x" * 40, "../" + "a" * 29, "A" * 32):
+            with pytest.raises(NotFound):
+                log(store, bad, [("m", 1.0)], batch_id=uuid.uuid4().hex)
+        with pytest.raises(InvalidArgument):
+            store.search_runs([uuid.uuid4().hex] * 1001)
+        huge = base64.urlsafe_b64encode(b'{"offset": 100000000000000000000}').decode()
+        with pytest.raises(InvalidArgument):
+            store.search_runs([experiment.id], page_token=huge)
+        with pytest.raises(InvalidArgument):
+            store.search_audit_events(since=2**70)
+        with pytest.raises(InvalidArgument):
+            store.create_experiment(unique("nul"), description="a\x00b")
+        with pytest.raises(InvalidFilter):
+            store.search_runs([experiment.id], "tags.t = 'a\x00b'")
+        run = store.create_run(experiment.id)
+        with pytest.raises(InvalidArgument):
+            store.get_metric_history(run.id, "a\x00b")
 
     # audit ---------------------------------------------------------------------------
 

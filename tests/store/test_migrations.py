@@ -26,3 +26,13 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     upgrade(engine)
     assert upgrade(engine) == (head_revision(), head_revision())
     engine.dispose()
+
+
+def test_sqlite_path_with_a_tilde(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    from dockyard.store.sql import SqlMetadataStore
+
+    store = SqlMetadataStore("sqlite:///~/nested/x.db")
+    store.create_experiment("e")
+    store.close()
+    assert (tmp_path / "nested" / "x.db").is_file()

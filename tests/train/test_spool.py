@@ -63,9 +63,9 @@ def test_rejected_batch_surfaces_at_flush(tmp_path: Path) -> None:
         with dockyard.start_run() as run:
             dockyard.flush()
             dockyard.Client().log_param(run.id, "p", "from another process")
-            dockyard.log_param("p", "mine")
+            dockyard.log_params({"p": "mine", "q": "new and fine"})
             dockyard.log_metric("still-written", 1.0)
             dockyard.flush()
     got = dockyard.get_run(run.id)
-    assert got.params == {"p": "from another process"}
+    assert got.params == {"p": "from another process", "q": "new and fine"}
     assert got.metrics["still-written"].value == 1.0  # not lost with the rejected param

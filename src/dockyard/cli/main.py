@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from dockyard import __version__
+from dockyard._version import __version__
 from dockyard.cli import artifacts, experiments, runs
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
@@ -103,7 +103,7 @@ def db_upgrade(
 @app.command()
 @handle_errors
 def sync(
-    uri: str = typer.Option(None, "--uri", envvar="DOCKYARD_URI",
+    uri: str = typer.Option(None, "--uri",
                             help="Replay only the batches spooled for this server (default: all)."),
 ) -> None:
     """Send batches that were spooled while the server was unreachable (exactly once)."""

@@ -16,7 +16,7 @@ class AuditEvent(BaseModel):
     time: int
     actor: str
     action: str
-    """A stable verb such as ``runs.create`` or ``runs.log_batch``."""
+    """The operation, named after its route: ``create_run``, ``log_batch``, ``upload_artifact``..."""
     resource_type: str
     resource_id: str | None = None
     request: dict[str, Any] = Field(default_factory=dict)

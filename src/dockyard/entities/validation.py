@@ -47,6 +47,8 @@ def validate_description(description: Any) -> str:
         return ""
     if not isinstance(description, str):
         raise InvalidArgument("description must be a string")
+    if "\x00" in description:
+        raise InvalidArgument("description contains a NUL character")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidArgument(
             f"description is {len(description)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from dockyard import __version__
+from dockyard._version import __version__
 from dockyard.client import Client
 from dockyard.config import get_settings
 from dockyard.server.deps import add_body_schemas

@@ -9,7 +9,6 @@ only reads with POST (a search) says ``openapi_extra={"x-read-only": True}``.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,11 +17,12 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from dockyard.config import os_user
 from dockyard.entities import AuditEvent, now_ms
+from dockyard.store.http import USER_HEADER
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-USER_HEADER = "X-Dockyard-User"
-_SERVER_USER = getpass.getuser()
+_SERVER_USER = os_user()
 
 
 def actor_of(request: Request) -> str:
@@ -34,7 +34,7 @@ def actor_of(request: Request) -> str:
     return name[:250] if name else _SERVER_USER
 
 
-def _resource(request: Request, response: Response, resource_type: str) -> str | None:
+def _resource(request: Request, response: Response) -> str | None:
     for key in ("run_id", "experiment_id", "project_id"):
         if key in request.path_params:
             return str(request.path_params[key])
@@ -53,7 +53,7 @@ class AuditedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         read_only = bool((self.openapi_extra or {}).get("x-read-only"))
-        resource_type = (self.tags[0] if self.tags else "other").rstrip("s") if self.tags else "other"
+        resource_type = str(self.tags[0]).removesuffix("s") if self.tags else "other"
         action = self.name
 
         async def audited(request: Request) -> Response:
@@ -65,7 +65,7 @@ class AuditedRoute(APIRoute):
                     actor=actor_of(request),
                     action=action,
                     resource_type=resource_type,
-                    resource_id=_resource(request, response, resource_type),
+                    resource_id=_resource(request, response),
                     request=request.state.audit,
                     status=response.status_code,
                 )

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from dockyard import __version__
+from dockyard._version import __version__
 from dockyard.errors import DockyardError, ServerUnavailable, error_from_body
 
 API_PREFIX = "/api/v1"
@@ -32,8 +32,10 @@ def raise_for_response(response: httpx.Response) -> None:
         return
     try:
         body = orjson.loads(response.read())
-    except (orjson.JSONDecodeError, httpx.StreamError):
-        body = response.text[:500] if not response.is_stream_consumed else ""
+    except orjson.JSONDecodeError:
+        body = response.text[:500]
+    except httpx.StreamError:
+        body = ""
     raise error_from_body(response.status_code, body)
 
 

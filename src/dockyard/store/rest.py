@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from dockyard.entities import (
     AuditEvent,
@@ -21,8 +22,14 @@ from dockyard.entities import (
     RunSource,
     RunStatus,
 )
+from dockyard.errors import PermissionDenied
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import HttpSession
+
+
+def _q(resource_id: str) -> str:
+    """An id as one path segment: no id can reach another route."""
+    return quote(str(resource_id), safe="")
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +55,7 @@ class RestMetadataStore(MetadataStore):
         return Project.model_validate_json(r.content)
 
     def get_project(self, project_id: str) -> Project:
-        return Project.model_validate_json(self._get(f"/projects/{project_id}"))
+        return Project.model_validate_json(self._get(f"/projects/{_q(project_id)}"))
 
     def get_project_by_name(self, name: str) -> Project:
         return Project.model_validate_json(self._get("/projects:by-name", name=name))
@@ -64,7 +71,7 @@ class RestMetadataStore(MetadataStore):
         return Experiment.model_validate_json(r.content)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return Experiment.model_validate_json(self._get(f"/experiments/{experiment_id}"))
+        return Experiment.model_validate_json(self._get(f"/experiments/{_q(experiment_id)}"))
 
     def get_experiment_by_name(self, name: str, project_id: str | None = None) -> Experiment:
         return Experiment.model_validate_json(
@@ -80,7 +87,7 @@ class RestMetadataStore(MetadataStore):
                           description: str | None = None,
                           tags: dict[str, str] | None = None) -> Experiment:
         body = _drop_none({"name": name, "description": description, "tags": tags})
-        r = self.http.request("PATCH", f"/experiments/{experiment_id}", json=body)
+        r = self.http.request("PATCH", f"/experiments/{_q(experiment_id)}", json=body)
         return Experiment.model_validate_json(r.content)
 
     # runs
@@ -95,22 +102,22 @@ class RestMetadataStore(MetadataStore):
         return Run.model_validate_json(self.http.request("POST", "/runs", json=body).content)
 
     def get_run(self, run_id: str) -> Run:
-        return Run.model_validate_json(self._get(f"/runs/{run_id}"))
+        return Run.model_validate_json(self._get(f"/runs/{_q(run_id)}"))
 
     def update_run(self, run_id: str, status: RunStatus | None = None, end_time: int | None = None,
                    name: str | None = None) -> Run:
         body = _drop_none({"status": status.value if isinstance(status, RunStatus) else status,
                            "end_time": end_time, "name": name})
-        return Run.model_validate_json(self.http.request("PATCH", f"/runs/{run_id}", json=body).content)
+        return Run.model_validate_json(self.http.request("PATCH", f"/runs/{_q(run_id)}", json=body).content)
 
     def log_batch(self, batch: Batch) -> BatchResult:
         content = batch.model_dump_json(exclude={"run_id"}, exclude_none=True)
-        r = self.http.request("POST", f"/runs/{batch.run_id}/batch", content=content,
+        r = self.http.request("POST", f"/runs/{_q(batch.run_id)}/batch", content=content,
                               headers={"Content-Type": "application/json"})
         return BatchResult.model_validate_json(r.content)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        return MetricHistory.model_validate_json(self._get(f"/runs/{run_id}/metric-history", key=key))
+        return MetricHistory.model_validate_json(self._get(f"/runs/{_q(run_id)}/metric-history", key=key))
 
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
@@ -125,8 +132,6 @@ class RestMetadataStore(MetadataStore):
     # audit
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
         # Audit events are written by the server itself for every change it makes.
-        from dockyard.errors import PermissionDenied
-
         raise PermissionDenied("audit events are recorded by the server; clients cannot write them")
 
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,

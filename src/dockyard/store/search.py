@@ -38,12 +38,9 @@ ENTITY_ALIASES = {
 }
 STRING_ATTRIBUTES = {"id", "name", "status", "user", "parent_id", "experiment_id"}
 NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
-ATTRIBUTE_ALIASES = {"run_id": "id", "run_name": "name", "run.name": "name"}
+ATTRIBUTE_ALIASES = {"run_id": "id", "run_name": "name"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 STRING_OPS = {"=", "!=", "like", "ilike"}
-ORDERABLE = "metrics.<key>, params.<key>, tags.<key>, or one of " + ", ".join(
-    sorted(STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES)
-)
 
 
 @dataclass(frozen=True)
@@ -146,8 +143,6 @@ def _tokenize(text: str) -> list[_Token]:
             tokens.append(_Token("number", raw, pos, float(raw)))
         elif kind in ("sq", "dq"):
             tokens.append(_Token("string", raw, pos, _unquote(raw)))
-            if kind == "dq":  # a double-quoted token may also be a key
-                tokens[-1] = _Token("string", raw, pos, _unquote(raw))
         elif kind == "bq":
             tokens.append(_Token("backquoted", raw, pos, raw[1:-1]))
         elif kind == "op":
@@ -346,6 +341,9 @@ def parse_filter(text: str | None) -> Node | None:
     """Parse a filter string; ``None`` or blank means no filter."""
     if text is None or not text.strip():
         return None
+    if "\x00" in text:
+        pos = text.index("\x00")
+        raise InvalidFilter(f"the filter has a NUL character at position {pos}", position=pos, token="")
     if len(text) > 10_000:
         raise InvalidFilter("filter is longer than 10,000 characters", position=10_000, token="")
     return _Parser(text).parse_filter()

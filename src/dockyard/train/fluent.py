@@ -193,16 +193,19 @@ def _run_id() -> str:
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
     """End the active run after everything it logged is durable."""
-    with _state.lock:
-        if not _state.stack:
-            return
-        active = _state.stack.pop()
     try:
         status = RunStatus(status)
     except ValueError:
         raise InvalidArgument(f"status must be one of {', '.join(s.value for s in RunStatus)}") from None
-    _logger().end_run(active.info.id, status)
-    _state.params.pop(active.info.id, None)
+    with _state.lock:
+        if not _state.stack:
+            return
+        active = _state.stack.pop()
+    run_id = active.info.id
+    _state.params.pop(run_id, None)
+    for key in [k for k in _state.steps if k[0] == run_id]:
+        del _state.steps[key]
+    _logger().end_run(run_id, status)
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:

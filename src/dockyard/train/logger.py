@@ -24,9 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from dockyard.entities import Batch, Metric, NewRun, Param, RunStatus, RunTag, now_ms
-from dockyard.errors import Conflict, DockyardError, ServerUnavailable
+from dockyard.errors import DockyardError
 from dockyard.store.base import MetadataStore
-from dockyard.train.spool import Spool
+from dockyard.train.spool import RETRYABLE, Spool, send_batch
 
 log = logging.getLogger("dockyard.logger")
 _RETRY_SPOOL_EVERY = 2.0  # seconds between replay attempts while the server is away
@@ -68,6 +68,7 @@ class BatchLogger:
         self._wake = threading.Event()
         self._closed = False
         self._last_spool_try = 0.0
+        self._spooled = bool(spool.pending())  # batches a previous process left behind
         self._thread = threading.Thread(target=self._run, name="dockyard-logger", daemon=True)
         self._thread.start()
         ref = weakref.ref(self)
@@ -136,6 +137,7 @@ class BatchLogger:
 
     @property
     def spooled(self) -> int:
+        """How many batches wait in the spool for the server."""
         return len(self.spool)
 
     # worker side ---------------------------------------------------------------
@@ -160,59 +162,74 @@ class BatchLogger:
 
     def _send_some(self) -> None:
         items = self._take()
-        groups: dict[str, _Pending] = {}
-        for it in items:
-            g = groups.setdefault(it.run_id, _Pending())
-            if it.metric is not None:
-                g.metrics.append(it.metric)
-            elif it.param is not None:
-                g.params.append(it.param)
-            elif it.tag is not None:
-                g.tags.append(it.tag)
-            elif it.end is not None:
-                g.end = it.end
-            elif it.create is not None:
-                g.create = it.create
-        for run_id, g in groups.items():
-            batch = Batch.model_construct(
-                run_id=run_id, create=g.create, metrics=g.metrics, params=g.params, tags=g.tags,
-                batch_id=uuid.uuid4().hex,
-                end_status=g.end[0] if g.end else None, end_time=g.end[1] if g.end else None)
-            self._deliver(batch)
-        with self._cond:
-            self._done += len(items)
-            self._cond.notify_all()
+        try:
+            for batch in _batches(items):
+                try:
+                    self._deliver(batch)
+                except Exception as exc:  # the disk, or a bug: say so, never hang a flush
+                    log.exception("dockyard: could not deliver or spool a batch")
+                    with self._cond:
+                        self._errors.append(DockyardError(f"a batch was lost: {exc!r}"))
+        finally:
+            with self._cond:
+                self._done += len(items)
+                self._cond.notify_all()
 
     def _deliver(self, batch: Batch) -> None:
-        if len(self.spool):  # keep order: nothing overtakes what is already spooled
+        if self._spooled:  # keep order: nothing overtakes what is already spooled
             self.spool.add(batch)
-            self._retry_spool(min_interval=0.2)
+            self._retry_spool()
             return
         try:
-            self.store.log_batch(batch)
-        except ServerUnavailable as exc:
-            log.warning("dockyard server unreachable (%s); spooling to %s", exc, self.spool.dir)
+            _applied, errors = send_batch(self.store, batch)
+        except RETRYABLE as exc:
+            log.warning("dockyard server unavailable (%s); spooling to %s", exc, self.spool.dir)
             self.spool.add(batch)
+            self._spooled = True
             self._last_spool_try = time.monotonic()
-        except DockyardError as exc:
-            log.error("dockyard: a batch for run %s was rejected: %s", batch.run_id, exc)
-            with self._cond:
-                self._errors.append(exc)
-            if isinstance(exc, Conflict) and batch.params:
-                # A param set meanwhile by another process must not cost the metrics
-                # and tags that travelled with it: send those again without params.
-                rest = batch.model_copy(update={"params": [], "batch_id": uuid.uuid4().hex})
-                if rest.metrics or rest.tags or rest.create or rest.end_status:
-                    self._deliver(rest)
-
-    def _retry_spool(self, min_interval: float = _RETRY_SPOOL_EVERY) -> None:
-        now = time.monotonic()
-        if now - self._last_spool_try < min_interval:
             return
-        if not self.spool.pending():
+        except DockyardError as exc:
+            errors = [exc]
+        for exc in errors:
+            log.error("dockyard: the server refused data for run %s: %s", batch.run_id, exc)
+        if errors:
+            with self._cond:
+                self._errors.extend(errors)
+
+    def _retry_spool(self) -> None:
+        now = time.monotonic()
+        if now - self._last_spool_try < _RETRY_SPOOL_EVERY:
             return
         self._last_spool_try = now
+        if not self.spool.pending():
+            self._spooled = False
+            return
         result = self.spool.replay(self.store)
+        self._spooled = result.remaining > 0
         if result.sent or result.duplicates:
             log.info("dockyard: replayed %d spooled batches (%d already applied)",
                      result.sent + result.duplicates, result.duplicates)
+
+
+def _batches(items: list[_Item]) -> list[Batch]:
+    """Group queued items into one batch per run, in order of first appearance."""
+    groups: dict[str, _Pending] = {}
+    for it in items:
+        g = groups.setdefault(it.run_id, _Pending())
+        if it.metric is not None:
+            g.metrics.append(it.metric)
+        elif it.param is not None:
+            g.params.append(it.param)
+        elif it.tag is not None:
+            g.tags.append(it.tag)
+        elif it.end is not None:
+            g.end = it.end
+        elif it.create is not None:
+            g.create = it.create
+    return [
+        Batch.model_construct(
+            run_id=run_id, create=g.create, metrics=g.metrics, params=g.params, tags=g.tags,
+            batch_id=uuid.uuid4().hex,
+            end_status=g.end[0] if g.end else None, end_time=g.end[1] if g.end else None)
+        for run_id, g in groups.items()
+    ]

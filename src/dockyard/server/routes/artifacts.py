@@ -42,8 +42,9 @@ def artifact_size(run_id: str, path: str, request: Request) -> Response:
 
 @router.put("/{path:path}", status_code=204, summary="Upload an artifact (streamed request body)")
 async def upload_artifact(run_id: str, path: str, request: Request) -> Response:
-    client = client_of(request)
     path = validate_artifact_path(path)
+    # Refuse before reading a byte: a large upload to an ended run must not fill the disk.
+    store = await run_in_threadpool(client_of(request).writable_artifacts, run_id)
     # Spool to disk past 8 MiB: a large upload never sits in memory, and the
     # store gets a seekable file (S3 multipart needs one).
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as buffer:
@@ -52,7 +53,7 @@ async def upload_artifact(run_id: str, path: str, request: Request) -> Response:
             size += len(chunk)
             await run_in_threadpool(buffer.write, chunk)
         buffer.seek(0)
-        await run_in_threadpool(client.put_artifact_stream, run_id, path, buffer)  # type: ignore[arg-type]
+        await run_in_threadpool(store.put_stream, buffer, path)  # type: ignore[arg-type]
     request.state.audit = {"path": path, "bytes": size}
     return Response(status_code=204)
 

@@ -46,7 +46,7 @@ class ArtifactStore(ABC):
         target = Path(local_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
-        chunks = self.iter_bytes(path)
+        chunks = self.iter_bytes(path)  # raises NotFound before anything is written
         try:
             with open(tmp, "wb") as f:
                 for chunk in chunks:
@@ -55,6 +55,9 @@ class ArtifactStore(ABC):
                         progress(len(chunk))
             tmp.replace(target)
         finally:
+            close = getattr(chunks, "close", None)
+            if close:  # release the connection or file even when writing failed
+                close()
             tmp.unlink(missing_ok=True)
         return target
 

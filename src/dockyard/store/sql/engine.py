@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, MissingExtra
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
@@ -47,6 +47,11 @@ def make_engine(uri: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if url.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401  (the driver SQLAlchemy loads for postgresql+psycopg)
+        except ImportError:
+            raise MissingExtra(
+                "PostgreSQL needs the psycopg driver: pip install 'dockyard[postgres]'") from None
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     raise InvalidArgument(
         f"unsupported store URI scheme {url.drivername!r}; use sqlite, postgresql or http(s)"
@@ -61,9 +66,11 @@ def _sqlite_engine(url) -> Engine:  # type: ignore[no-untyped-def]
             "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
     else:
-        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser().absolute()  # sqlite:///~/x.db means the home folder
+        path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+            url.set(database=str(path)),
+            connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
         )
 
     @event.listens_for(engine, "connect")
@@ -106,23 +113,23 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Apply pending migrations; returns (revision before, revision after)."""
+    """Apply pending migrations; returns (revision before, revision after).
+
+    An up-to-date database is only read (no write lock). Otherwise the
+    migrations run in one transaction; on PostgreSQL a transaction-scoped
+    advisory lock makes servers that start together migrate one at a time.
+    """
     head = head_revision()
+    before = current_revision(engine)
+    if before == head:
+        return before, head
     with _migrate_lock, engine.connect().execution_options(dockyard_write=True) as conn:
-        postgres = engine.dialect.name == "postgresql"
-        if postgres:  # several servers may start at once: one migrates, the others wait
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-            conn.commit()
-        try:
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
             before = MigrationContext.configure(conn).get_current_revision()
-            conn.commit()
             if before != head:
                 cfg = _alembic_config()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-                conn.commit()
-        finally:
-            if postgres:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK})
-                conn.commit()
-        return before, head
+    return before, head

@@ -58,6 +58,7 @@ from dockyard.store.sql.schema import (
 )
 from dockyard.store.sql.search import RUN_COLUMNS, compile_search
 
+MAX_SEARCH_EXPERIMENTS = 1000
 _CHUNK = 900  # ids per IN (...) clause; under every driver's parameter limit
 # Column widths of audit_events: checked up front so that every backend answers
 # InvalidArgument (PostgreSQL would fail the insert, SQLite would keep the value).
@@ -125,7 +126,7 @@ def _decode_token(token: str | None) -> int:
         return 0
     try:
         offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or offset < 0:
+        if not isinstance(offset, int) or not 0 <= offset <= 10**12:
             raise ValueError
         return offset
     except Exception:
@@ -180,6 +181,11 @@ class SqlMetadataStore(MetadataStore):
                 raise StoreError(f"cannot migrate the metadata store at {uri}: {exc}") from exc
         self._default_project_id: str | None = None
         self._mark = "%s" if self.dialect == "postgresql" else "?"
+        # A batch and the end of its run must not interleave. SQLite's BEGIN
+        # IMMEDIATE serialises writers already; PostgreSQL locks the run's row.
+        self._lock_row = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        # Errors of the raw-cursor paths, which bypass SQLAlchemy's wrapping.
+        self._driver_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -192,7 +198,7 @@ class SqlMetadataStore(MetadataStore):
                 yield conn
         except DockyardError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_error) as exc:
             raise StoreError(f"metadata store read failed: {exc.__class__.__name__}: {exc}") from exc
 
     @contextmanager
@@ -205,7 +211,7 @@ class SqlMetadataStore(MetadataStore):
             raise
         except IntegrityError as exc:
             raise Conflict(f"the write conflicts with stored data: {exc.orig}") from exc
-        except DBAPIError as exc:
+        except (DBAPIError, self._driver_error) as exc:
             raise StoreError(f"metadata store write failed: {exc.__class__.__name__}: {exc}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"metadata store write failed: {exc}") from exc
@@ -462,7 +468,8 @@ class SqlMetadataStore(MetadataStore):
             if status.is_terminal:
                 values["end_time"] = v.int64("end_time", end_time) if end_time is not None else now_ms()
         with self._write() as conn:
-            current = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            current = self._sql(conn, "SELECT status FROM runs WHERE id = ?" + self._lock_row,
+                                (run_id,)).scalar()
             if current is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             if status is not None and current != RunStatus.RUNNING.value and status.value != current:
@@ -502,10 +509,18 @@ class SqlMetadataStore(MetadataStore):
             raise InvalidArgument("end_status must be FINISHED, FAILED or KILLED")
         if batch.batch_id is not None and not (0 < len(batch.batch_id) <= 64):
             raise InvalidArgument("batch_id must have 1 to 64 characters")
+        if not _CLIENT_ID.match(batch.run_id):  # every run id has this form
+            raise NotFound(f"run {batch.run_id!r} does not exist")
 
         try:
             self._apply_batch(batch, metric_rows, param_map, tag_map, end_status, new_run)
         except _AlreadyApplied:
+            with self._read() as conn:
+                owner = self._sql(conn, "SELECT run_id FROM applied_batches WHERE batch_id = ?",
+                                  (batch.batch_id,)).scalar()
+            if owner != batch.run_id:
+                raise Conflict(f"batch_id {batch.batch_id!r} was already used for another run; "
+                               "batch ids must be unique (uuid4 is a good choice)") from None
             return BatchResult(applied=False)
         return BatchResult(applied=True)
 
@@ -528,7 +543,8 @@ class SqlMetadataStore(MetadataStore):
             if new_run is not None:
                 self._insert_run(conn, *new_run)  # RUNNING, and no params yet
             else:
-                status = self._sql(conn, "SELECT status FROM runs WHERE id = ?", (run_id,)).scalar()
+                status = self._sql(conn, "SELECT status FROM runs WHERE id = ?" + self._lock_row,
+                                   (run_id,)).scalar()
                 if status is None:
                     raise NotFound(f"run {run_id!r} does not exist")
                 if status != RunStatus.RUNNING.value:
@@ -584,6 +600,7 @@ class SqlMetadataStore(MetadataStore):
         self._executemany(conn, _UPSERT_LATEST, list(best.values()))
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        v.validate_key("metric", key)
         with self._read() as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} does not exist")
@@ -609,6 +626,9 @@ class SqlMetadataStore(MetadataStore):
         offset = _decode_token(page_token)
         if not ids:
             return RunPage(items=[])
+        if len(ids) > MAX_SEARCH_EXPERIMENTS:
+            raise InvalidArgument(
+                f"search at most {MAX_SEARCH_EXPERIMENTS} experiments at once; got {len(ids)}")
         sql, args = compile_search(ids, parse_filter(filter),
                                    parse_order_by(list(order_by) if order_by else None),
                                    limit + 1, offset)
@@ -642,9 +662,9 @@ class SqlMetadataStore(MetadataStore):
         if actor:
             conds.append(audit_events.c.actor == actor)
         if since is not None:
-            conds.append(audit_events.c.time >= since)
+            conds.append(audit_events.c.time >= v.int64("since", since))
         if until is not None:
-            conds.append(audit_events.c.time < until)
+            conds.append(audit_events.c.time < v.int64("until", until))
         query = select(audit_events).where(and_(*conds)).order_by(audit_events.c.id).limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
