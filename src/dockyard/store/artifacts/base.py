@@ -121,6 +121,11 @@ class ScopedArtifactStore(ArtifactStore):
             for info in self.inner.list(self._full(path, folder=True))
         ]
 
+    def walk(self, path: str = "") -> Iterator[FileInfo]:
+        # the inner store's walk (one flat listing on S3), not one request per folder
+        for info in self.inner.walk(self._full(path, folder=True)):
+            yield info.model_copy(update={"path": self._rel(info.path)})
+
     def exists(self, path: str) -> bool:
         return self.inner.exists(self._full(path))
 
