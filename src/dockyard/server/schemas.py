@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.entities import BatchContent, RunSource, RunStatus
+from dockyard.entities import BatchContent, NewRun, RunStatus
 
 
 class _Body(BaseModel):
@@ -29,14 +29,8 @@ class UpdateExperiment(_Body):
     tags: dict[str, str] | None = None
 
 
-class CreateRun(_Body):
-    experiment_id: str
-    id: str | None = None
-    name: str | None = None
-    start_time: int | None = None
-    parent_id: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    source: RunSource | None = None
+class CreateRun(NewRun):
+    """Start a run; ``id`` may be chosen by the client (32 lowercase hex characters)."""
 
 
 class UpdateRun(_Body):
