@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, and_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -80,6 +79,10 @@ _UPSERT_LATEST = (
 _UPSERT_TAG = (
     "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+)
+_UPSERT_EXPERIMENT_TAG = (
+    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value"
 )
 _HISTORY = (
     "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? "
@@ -216,9 +219,6 @@ class SqlMetadataStore(MetadataStore):
         except SQLAlchemyError as exc:
             raise StoreError(f"metadata store write failed: {exc}") from exc
 
-    def _insert(self):  # type: ignore[no-untyped-def]
-        return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-
     # projects ---------------------------------------------------------------
     def create_project(self, name: str, description: str = "") -> Project:
         name = v.validate_name("project", name)
@@ -278,11 +278,19 @@ class SqlMetadataStore(MetadataStore):
 
     # experiments --------------------------------------------------------------
     def _experiment_from_row(self, conn: Connection, row: Any) -> Experiment:
-        tag_rows = conn.execute(
-            select(experiment_tags.c.key, experiment_tags.c.value).where(
-                experiment_tags.c.experiment_id == row["id"])
-        ).all()
-        return Experiment(**row, tags=dict(tag_rows))  # type: ignore[arg-type]
+        return self._experiments_from_rows(conn, [row])[0]
+
+    def _experiments_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
+        """Experiments with their tags: one tag query per page, not one per experiment."""
+        tags_of: dict[str, dict[str, str]] = {r["id"]: {} for r in rows}
+        ids = list(tags_of)
+        for start in range(0, len(ids), _CHUNK):
+            for eid, key, value in conn.execute(
+                    select(experiment_tags.c.experiment_id, experiment_tags.c.key,
+                           experiment_tags.c.value)
+                    .where(experiment_tags.c.experiment_id.in_(ids[start : start + _CHUNK]))):
+                tags_of[eid][key] = value
+        return [Experiment(**r, tags=tags_of[r["id"]]) for r in rows]
 
     def create_experiment(self, name: str, project_id: str | None = None, description: str = "",
                           tags: dict[str, str] | None = None) -> Experiment:
@@ -335,7 +343,7 @@ class SqlMetadataStore(MetadataStore):
         query = query.order_by(experiments.c.name, experiments.c.id).limit(limit + 1).offset(offset)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-            items = [self._experiment_from_row(conn, r) for r in rows[:limit]]
+            items = self._experiments_from_rows(conn, rows[:limit])
         token = _encode_token(offset + limit) if len(rows) > limit else None
         return ExperimentPage(items=items, next_page_token=token)
 
@@ -360,11 +368,9 @@ class SqlMetadataStore(MetadataStore):
             with _unique_name(f"experiment {name!r} already exists in this project"):
                 conn.execute(
                     experiments.update().where(experiments.c.id == experiment_id).values(**values))
-            for key, value in tag_items:
-                stmt = self._insert()(experiment_tags).values(
-                    experiment_id=experiment_id, key=key, value=value)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["experiment_id", "key"], set_={"value": value}))
+            if tag_items:
+                self._executemany(conn, _UPSERT_EXPERIMENT_TAG,
+                                  [(experiment_id, k, val) for k, val in tag_items])
         return self.get_experiment(experiment_id)
 
     # runs ---------------------------------------------------------------------
