@@ -46,3 +46,21 @@ def test_server_on_postgres_and_s3(
         assert keys == [f"dockyard/{run.experiment_id}/{run.id}/artifacts/eval/report.txt"]
     finally:
         server.stop()
+
+
+def test_several_workers_share_one_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = ServerProcess(tmp_path, args=("--workers", "2"))
+    server.start()
+    try:
+        monkeypatch.setenv("DOCKYARD_URI", server.url)
+        dockyard.set_tracking_uri(None)
+        dockyard.set_experiment("two-workers")
+        ids = []
+        for i in range(20):  # enough requests to reach both workers
+            with dockyard.start_run(name=f"r{i}") as run:
+                dockyard.log_metric("m", float(i))
+            ids.append(run.id)
+        found = dockyard.search_runs("two-workers", "metrics.m >= 10", ["metrics.m ASC"])
+        assert [r.id for r in found] == ids[10:]
+    finally:
+        server.stop()

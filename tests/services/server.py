@@ -25,13 +25,15 @@ class ServerProcess:
     """Start, kill and restart a Dockyard server over one database and artifact root."""
 
     def __init__(self, workdir: Path, uri: str | None = None, artifacts: str | None = None,
-                 port: int | None = None, env: dict[str, str] | None = None) -> None:
+                 port: int | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.uri = uri or f"sqlite:///{workdir / 'server.db'}"
         self.artifacts = artifacts or str(workdir / "artifacts")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env or {}
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
 
@@ -39,7 +41,7 @@ class ServerProcess:
         env = {**os.environ, "DOCKYARD_HOME": str(self.workdir / "home"), **self.env}
         env.pop("DOCKYARD_URI", None)
         cmd = [sys.executable, "-m", "dockyard", "server", "--port", str(self.port),
-               "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log"]
+               "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log", *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
