@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 from dockyard.config import get_settings, is_http_uri
 from dockyard.entities import (

@@ -21,6 +21,7 @@ from dockyard.entities.tracking import (
     RunSource,
     RunStatus,
     RunTag,
+    artifact_location,
     now_ms,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "RunSource",
     "RunStatus",
     "RunTag",
+    "artifact_location",
     "now_ms",
 ]

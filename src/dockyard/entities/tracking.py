@@ -31,6 +31,11 @@ class RunStatus(str, Enum):
         return self is not RunStatus.RUNNING
 
 
+def artifact_location(experiment_id: str, run_id: str) -> str:
+    """Where a run's artifacts live, relative to the artifact root."""
+    return f"{experiment_id}/{run_id}/artifacts"
+
+
 class _Entity(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -24,7 +24,17 @@ from typing import Any
 
 from dockyard.client import Client
 from dockyard.config import get_settings
-from dockyard.entities import Experiment, Metric, NewRun, Param, Run, RunStatus, RunTag, now_ms
+from dockyard.entities import (
+    Experiment,
+    Metric,
+    NewRun,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    artifact_location,
+    now_ms,
+)
 from dockyard.entities import validation as v
 from dockyard.errors import Conflict, InvalidArgument, InvalidState
 from dockyard.store.names import generate_run_name
@@ -173,7 +183,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
                       start_time=new.start_time, user=source.user, parent_id=new.parent_id,
                       entry_point=source.entry_point, git_commit=source.git_commit,
                       git_dirty=source.git_dirty, python_version=source.python_version,
-                      artifact_location=f"{exp.id}/{new.id}/artifacts", tags=all_tags)
+                      artifact_location=artifact_location(exp.id, new.id), tags=all_tags)
             _logger().start_run(new)
         active = ActiveRun(run)
         _state.stack.append(active)

@@ -21,6 +21,7 @@ import orjson
 
 from dockyard.entities import Batch
 from dockyard.errors import Conflict, DockyardError, ServerUnavailable, StoreError
+from dockyard.files import fsync_dir
 from dockyard.store.base import MetadataStore
 
 log = logging.getLogger("dockyard.spool")
@@ -104,7 +105,7 @@ class Spool:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(final)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return final
 
     def pending(self) -> list[Path]:
@@ -177,16 +178,3 @@ def spools_under(root: Path) -> list[Spool]:
                 continue
             spools.append(Spool(Path(root), uri))
     return spools
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

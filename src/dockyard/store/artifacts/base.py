@@ -27,6 +27,11 @@ Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
 
 
+def listing(files: list[FileInfo], folders: list[FileInfo]) -> list[FileInfo]:
+    """The order :meth:`ArtifactStore.list` promises: files by path, then folders by path."""
+    return sorted(files, key=lambda f: f.path) + sorted(folders, key=lambda f: f.path)
+
+
 class ArtifactStore(ABC):
     @abstractmethod
     def put_stream(self, stream: BinaryIO, path: str, progress: Progress | None = None) -> None:

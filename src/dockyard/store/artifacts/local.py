@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
 import shutil
@@ -14,7 +13,8 @@ from typing import BinaryIO
 from dockyard.entities import FileInfo
 from dockyard.entities.validation import validate_artifact_path
 from dockyard.errors import Conflict, InvalidArgument, NotFound, StoreError
-from dockyard.store.artifacts.base import CHUNK_SIZE, ArtifactStore, Progress
+from dockyard.files import fsync_dir
+from dockyard.store.artifacts.base import CHUNK_SIZE, ArtifactStore, Progress, listing
 
 # Writes go to a hidden sibling first; list() hides these so that a reader
 # never sees a half-written file, even while a write is in flight.
@@ -105,7 +105,7 @@ class LocalArtifactStore(ArtifactStore):
         finally:
             tmp.unlink(missing_ok=True)
         with self._os_errors("write", normal):
-            _fsync_dir(full.parent)
+            fsync_dir(full.parent)
 
     @contextmanager
     def _os_errors(self, verb: str, normal: str) -> Iterator[None]:
@@ -208,7 +208,7 @@ class LocalArtifactStore(ArtifactStore):
                     files.append(FileInfo(path=child, is_dir=False, size=entry.stat().st_size))
             except FileNotFoundError:
                 continue  # deleted while we listed
-        return sorted(files, key=_by_path) + sorted(folders, key=_by_path)
+        return listing(files, folders)
 
     def exists(self, path: str) -> bool:
         """True if ``path`` is a file. Raises InvalidArgument for a bad path."""
@@ -226,10 +226,6 @@ class LocalArtifactStore(ArtifactStore):
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 
 
-def _by_path(info: FileInfo) -> str:
-    return info.path
-
-
 def _chunks(f: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with f:
         while chunk := f.read(chunk_size):
@@ -241,18 +237,3 @@ def _remove(target: Path) -> None:
         target.unlink(missing_ok=True)
     elif target.is_dir():
         shutil.rmtree(target)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno not in (errno.EINVAL, errno.EBADF, errno.EACCES):
-            raise
-    finally:
-        os.close(fd)

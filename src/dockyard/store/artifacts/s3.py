@@ -16,7 +16,7 @@ from dockyard.config import get_settings
 from dockyard.entities import FileInfo
 from dockyard.entities.validation import validate_artifact_path
 from dockyard.errors import InvalidArgument, MissingExtra, NotFound, StoreError
-from dockyard.store.artifacts.base import CHUNK_SIZE, ArtifactStore, Progress
+from dockyard.store.artifacts.base import CHUNK_SIZE, ArtifactStore, Progress, listing
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNK_SIZE = 8 * 1024 * 1024
@@ -258,7 +258,7 @@ class S3ArtifactStore(ArtifactStore):
                     if rel is not None:
                         folders.append(FileInfo(path=rel, is_dir=True))
         # Keys come back in UTF-8 byte order, which can differ from str order.
-        return sorted(files, key=_by_path) + sorted(folders, key=_by_path)
+        return listing(files, folders)
 
     def walk(self, path: str = "") -> Iterator[FileInfo]:
         """Every file below ``path``, from one flat listing (not one per folder)."""
@@ -285,7 +285,3 @@ class S3ArtifactStore(ArtifactStore):
         if head is None:
             raise self._missing(normal)
         return int(head["ContentLength"])
-
-
-def _by_path(info: FileInfo) -> str:
-    return info.path

@@ -31,6 +31,7 @@ from dockyard.entities import (
     RunPage,
     RunSource,
     RunStatus,
+    artifact_location,
     now_ms,
 )
 from dockyard.entities import validation as v
@@ -412,7 +413,7 @@ class SqlMetadataStore(MetadataStore):
             "user": source.user[:250], "parent_id": parent_id, "entry_point": source.entry_point,
             "git_commit": source.git_commit, "git_dirty": source.git_dirty,
             "python_version": source.python_version[:32],
-            "artifact_location": f"{experiment_id}/{run_id}/artifacts",
+            "artifact_location": artifact_location(experiment_id, run_id),
         }
         return row, tag_items
 
