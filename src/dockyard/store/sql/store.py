@@ -143,8 +143,8 @@ def _decode_token(token: str | None) -> int:
 def _unique_name(message: str) -> Iterator[None]:
     """Report a unique-name violation as AlreadyExists.
 
-    The existence check before an insert does not see a concurrent writer's
-    uncommitted row (PostgreSQL); the unique constraint does.
+    The unique constraint is the one check: unlike a SELECT before the insert,
+    it also sees a concurrent writer's uncommitted row (PostgreSQL).
     """
     try:
         yield
@@ -184,7 +184,7 @@ class SqlMetadataStore(MetadataStore):
             except SQLAlchemyError as exc:
                 raise StoreError(f"cannot migrate the metadata store at {uri}: {exc}") from exc
         self._default_project_id: str | None = None
-        self._mark = "%s" if self.dialect == "postgresql" else "?"
+        self._pyformat = self.dialect == "postgresql"  # psycopg takes %s, sqlite3 takes ?
         # A batch and the end of its run must not interleave. SQLite's BEGIN
         # IMMEDIATE serialises writers already; PostgreSQL locks the run's row.
         self._lock_row = " FOR UPDATE" if self.dialect == "postgresql" else ""
@@ -228,8 +228,6 @@ class SqlMetadataStore(MetadataStore):
         # The default project exists from the start, so its name is always taken.
         self._default_project()
         with self._write() as conn:
-            if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
-                raise AlreadyExists(f"project {name!r} already exists")
             with _unique_name(f"project {name!r} already exists"):
                 conn.execute(projects.insert().values(**row))
         return Project(**row)
@@ -305,9 +303,6 @@ class SqlMetadataStore(MetadataStore):
         with self._write() as conn:
             if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
                 raise NotFound(f"project {project_id!r} does not exist")
-            if conn.execute(select(experiments.c.id).where(
-                    experiments.c.project_id == project_id, experiments.c.name == name)).first():
-                raise AlreadyExists(f"experiment {name!r} already exists in this project")
             with _unique_name(f"experiment {name!r} already exists in this project"):
                 conn.execute(experiments.insert().values(**row))
             if tag_items:
@@ -362,10 +357,6 @@ class SqlMetadataStore(MetadataStore):
                 select(experiments).where(experiments.c.id == experiment_id)).mappings().first()
             if current is None:
                 raise NotFound(f"experiment {experiment_id!r} does not exist")
-            if name is not None and name != current["name"] and conn.execute(
-                    select(experiments.c.id).where(experiments.c.project_id == current["project_id"],
-                                                   experiments.c.name == name)).first():
-                raise AlreadyExists(f"experiment {name!r} already exists in this project")
             with _unique_name(f"experiment {name!r} already exists in this project"):
                 conn.execute(
                     experiments.update().where(experiments.c.id == experiment_id).values(**values))
@@ -449,15 +440,15 @@ class SqlMetadataStore(MetadataStore):
         try:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
-                marks = ", ".join([self._mark] * len(chunk))
-                for table, field in (("params", "params"), ("tags", "tags")):
-                    cursor.execute(
-                        f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})", chunk)
+                marks = ", ".join("?" * len(chunk))
+                for table in ("params", "tags"):
+                    cursor.execute(self._driver_sql(
+                        f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})"), chunk)
                     for rid, key, value in cursor.fetchall():
-                        docs[rid][field][key] = value
-                cursor.execute(
+                        docs[rid][table][key] = value
+                cursor.execute(self._driver_sql(
                     "SELECT run_id, key, value, step, timestamp FROM latest_metrics "
-                    f"WHERE run_id IN ({marks})", chunk)
+                    f"WHERE run_id IN ({marks})"), chunk)
                 for rid, key, value, step, ts in cursor.fetchall():
                     docs[rid]["metrics"][key] = {"key": key, "value": value, "step": step, "timestamp": ts}
         finally:
@@ -591,12 +582,16 @@ class SqlMetadataStore(MetadataStore):
                 raise Conflict(f"param {key!r} was logged as {stored.get(key)!r} meanwhile; "
                                f"it cannot change to {value!r}")
 
+    def _driver_sql(self, sql: str) -> str:
+        """Statements are written with ``?`` placeholders; psycopg wants ``%s``."""
+        return sql.replace("?", "%s") if self._pyformat else sql
+
     def _sql(self, conn: Connection, sql: str, args: tuple[Any, ...]) -> Any:
-        """One statement in the driver's own syntax (``?`` placeholders, rewritten for psycopg)."""
-        return conn.exec_driver_sql(sql if self._mark == "?" else sql.replace("?", "%s"), args)
+        """One statement in the driver's own syntax."""
+        return conn.exec_driver_sql(self._driver_sql(sql), args)
 
     def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        conn.exec_driver_sql(sql if self._mark == "?" else sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
+        conn.exec_driver_sql(self._driver_sql(sql), rows)  # type: ignore[arg-type]
 
     def _update_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         best: dict[str, tuple[Any, ...]] = {}
@@ -613,7 +608,7 @@ class SqlMetadataStore(MetadataStore):
                 raise NotFound(f"run {run_id!r} does not exist")
             # Straight from the driver: a 100,000-point history is read from the
             # covering index without building a Row object per point.
-            sql = _HISTORY if self.dialect != "postgresql" else _HISTORY.replace("?", "%s")
+            sql = self._driver_sql(_HISTORY)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, (run_id, key))
