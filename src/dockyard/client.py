@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 from dockyard.config import get_settings, is_http_uri
@@ -211,10 +211,6 @@ class Client:
         if run.status.is_terminal:
             raise InvalidState(f"run {run_id} is {run.status.value}; its artifacts can no longer change")
         return self.run_artifacts(run)
-
-    def put_artifact_stream(self, run_id: str, path: str, stream: BinaryIO,
-                            progress: Progress | None = None) -> None:
-        self.writable_artifacts(run_id).put_stream(stream, v.validate_artifact_path(path), progress)
 
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None,
                      progress: Progress | None = None) -> str:
