@@ -218,3 +218,19 @@ def test_sdk_raises_the_same_errors(client: dockyard.Client, tmp_path: Path) -> 
     with pytest.raises(InvalidState):
         client.log_artifact(run.id, f)
     assert client.get_run(run.id).params == {"p": "1"}
+
+
+def test_oversized_batch_body_is_refused_before_it_is_read(
+    dockyard_server: ServerProcess, run_id: str, api: httpx.Client
+) -> None:
+    import socket
+
+    host, port = "127.0.0.1", dockyard_server.port
+    request = (f"POST /api/v1/runs/{run_id}/batch HTTP/1.1\r\nHost: {host}\r\n"
+               "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{").encode()
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(request)  # one byte of the promised 100 MB
+        reply = sock.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413"), reply
+    assert "TOO_LARGE" in reply
+    assert api.get(f"/runs/{run_id}").json()["metrics"] == {}
