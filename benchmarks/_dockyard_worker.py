@@ -14,7 +14,7 @@ from typing import Any
 from _workload import (
     BASE_TS,
     HISTORY_KEY,
-    SEARCH_FILTER,
+    SEARCH_FILTERS,
     SEARCH_MAX_RESULTS,
     SEARCH_ORDER,
     emit,
@@ -116,15 +116,17 @@ def search(client: Client, cfg: dict[str, Any]) -> dict[str, Any]:
         pop_seconds, _ = timed(populate)
         have = size
 
-        def query() -> list[Any]:
-            return client.search_runs(exp.id, SEARCH_FILTER, [SEARCH_ORDER], SEARCH_MAX_RESULTS).items
+        out[str(size)] = {"populate_seconds": pop_seconds}
+        for name, filter_ in SEARCH_FILTERS.items():
 
-        med, samples, found = median_ms(query, reps)
-        out[str(size)] = {
-            "median_ms": med, "samples_ms": samples, "matched": len(found),
-            "top_auc": [round(r.metrics["auc"].value, 9) for r in found[:5]],
-            "populate_seconds": pop_seconds,
-        }
+            def query(f: str = filter_) -> list[Any]:
+                return client.search_runs(exp.id, f, [SEARCH_ORDER], SEARCH_MAX_RESULTS).items
+
+            med, samples, found = median_ms(query, reps)
+            out[str(size)][name] = {
+                "median_ms": med, "samples_ms": samples, "matched": len(found),
+                "top_auc": [round(r.metrics["auc"].value, 9) for r in found[:5]],
+            }
     return out
 
 

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _workload import SEARCH_FILTERS, SEARCH_MAX_RESULTS, SEARCH_ORDER
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_MLFLOW_VENV = REPO / ".bench" / "mlflow-venv"
@@ -470,9 +472,11 @@ def build_rows(cfg: dict[str, dict[str, Any]], selected: list[str]) -> dict[str,
             f"MLflow {_n(rn['mlflow']['n'])} runs)", "runs/s", GOALS["fluent_runs"])
     if "search" in selected:
         for size in sr["sizes"]:
-            rows[f"search_{size}"] = Row(
-                f"search_{size}", f"4 search_runs over {_n(size)} runs (median of {sr['reps']})", "ms",
-                GOALS["search"])
+            for name in SEARCH_FILTERS:
+                rows[f"search_{name}_{size}"] = Row(
+                    f"search_{name}_{size}",
+                    f"4 search_runs, {name} filter, over {_n(size)} runs (median of {sr['reps']})", "ms",
+                    GOALS["search"])
     if "metric_history" in selected:
         rows["metric_history"] = Row(
             "metric_history", f"5 get_metric_history, {_n(mh['points'])} steps (median of {mh['reps']})",
@@ -482,9 +486,11 @@ def build_rows(cfg: dict[str, dict[str, Any]], selected: list[str]) -> dict[str,
 
 def fill_rows(rows: dict[str, Row], workload: str, tool: str, result: dict[str, Any]) -> None:
     if workload == "search":
-        for size, r in result.items():
-            if isinstance(r, dict) and f"search_{size}" in rows:
-                setattr(rows[f"search_{size}"], tool, r["median_ms"])
+        for size, by_filter in result.items():
+            for name in SEARCH_FILTERS:
+                r = by_filter.get(name) if isinstance(by_filter, dict) else None
+                if r and f"search_{name}_{size}" in rows:
+                    setattr(rows[f"search_{name}_{size}"], tool, r["median_ms"])
     elif workload == "metric_history":
         setattr(rows[workload], tool, result["median_ms"])
     else:
@@ -508,10 +514,11 @@ def consistency_checks(cfg: dict[str, Any], raw: dict[str, dict[str, Any]]) -> l
     dy, ml = search.get("dockyard"), search.get("mlflow")
     if isinstance(dy, dict) and isinstance(ml, dict):
         for size in cfg["search"]["sizes"]:
-            a, b = dy.get(str(size)), ml.get(str(size))
-            if a and b and (a["matched"] != b["matched"] or a["top_auc"] != b["top_auc"]):
-                notes.append(f"search over {size:,} runs: Dockyard returned {a['matched']} runs "
-                             f"(top auc {a['top_auc'][:3]}), MLflow {b['matched']} (top auc {b['top_auc'][:3]})")
+            for name in SEARCH_FILTERS:
+                a, b = (dy.get(str(size)) or {}).get(name), (ml.get(str(size)) or {}).get(name)
+                if a and b and (a["matched"] != b["matched"] or a["top_auc"] != b["top_auc"]):
+                    notes.append(f"search ({name}) over {size:,} runs: Dockyard returned {a['matched']} runs "
+                                 f"(top auc {a['top_auc'][:3]}), MLflow {b['matched']} (top auc {b['top_auc'][:3]})")
     return notes
 
 
@@ -630,12 +637,15 @@ def main(argv: list[str] | None = None) -> int:
         print("Where MLflow ran fewer calls or runs (to bound the run time), rates per second are compared.")
     if "search" in selected:
         s = cfg["search"]
-        print(f"search: filter \"metrics.auc > 0.5 and params.max_depth = '8'\", order by metrics.auc DESC, "
-              f"max_results 1000; {s['reps']} timed calls after one warm-up.")
+        print("search: " + ", ".join(f"{name} filter \"{f}\"" for name, f in SEARCH_FILTERS.items())
+              + f"; order by {SEARCH_ORDER}, max_results {SEARCH_MAX_RESULTS}; "
+              f"{s['reps']} timed calls after one warm-up.")
         for tool in ("dockyard", "mlflow"):
             res = raw.get("search", {}).get(tool)
             if isinstance(res, dict) and "error" not in res:
-                parts = [f"{int(k):,} runs: {v['matched']} matched, populated in {v['populate_seconds']:.1f}s"
+                parts = [f"{int(k):,} runs: " + ", ".join(f"{name} matched {v[name]['matched']}"
+                                                          for name in SEARCH_FILTERS if name in v)
+                         + f", populated in {v['populate_seconds']:.1f}s"
                          for k, v in res.items() if isinstance(v, dict)]
                 print(f"  {tool}: " + "; ".join(parts))
     for note in checks:

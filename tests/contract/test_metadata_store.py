@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import random
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from dockyard.entities import (
     Run,
     RunSource,
     RunStatus,
+    RunPage,
     RunTag,
     now_ms,
 )
@@ -1047,6 +1049,43 @@ class MetadataStoreContract:
         assert set(names(store.search_runs(ids, "tags.team = 'nlp'"))) == {"gamma", "other-1"}
         assert names(store.search_runs([other.id])) == ["other-2", "other-1"]
         assert names(store.search_runs([other.id], f"experiment_id = '{data.experiment.id}'")) == []
+
+    def test_search_runs_json_is_the_same_page(self, store: MetadataStore, data: SearchData) -> None:
+        for filter_, order_by, max_results in [
+            (None, None, 1000), ("metrics.acc > 0", ["metrics.acc DESC"], 1000),
+            ("tags.team = 'nlp' or params.lr = '0.1'", ["params.lr", "name"], 1000),
+            (None, ["start_time"], 3), ("name = 'nobody'", None, 10),
+        ]:
+            page = store.search_runs(data.ids, filter_, order_by, max_results)
+            assert RunPage.model_validate_json(
+                store.search_runs_json(data.ids, filter_, order_by, max_results)) == page
+            if page.next_page_token:
+                assert RunPage.model_validate_json(store.search_runs_json(
+                    data.ids, filter_, order_by, max_results, page.next_page_token)
+                ) == store.search_runs(data.ids, filter_, order_by, max_results, page.next_page_token)
+        assert RunPage.model_validate_json(store.search_runs_json([])).items == []
+
+    def test_search_runs_json_keeps_every_value_exactly(
+        self, store: MetadataStore, experiment: Experiment
+    ) -> None:
+        values = [0.1, 1 / 3, -2.5, 0.0, 1e-300, 5e-324, 1.7976931348623157e308,
+                  float(2**53 + 1), 123456789.123456789, *(random.Random(3).uniform(-1e6, 1e6) for _ in range(40))]
+        text = 'tab\tnew\nline "dq" \\ back \u2713 \u00e9 \x01 end'
+        runs = []
+        for dirty in (True, False, None):
+            run = store.create_run(experiment.id, name=f"exact-{dirty}", source=RunSource(
+                user=text, entry_point=text, git_commit="ab" * 20, git_dirty=dirty))
+            log(store, run.id, [Metric(key=f"m{i}", value=value, step=2**63 - 1 - i, timestamp=T0 + i)
+                                for i, value in enumerate(values)],
+                params={"p": text, "empty": ""}, tags={"t": text})
+            runs.append(run.id)
+        store.update_run(runs[0], status=RunStatus.FINISHED)
+        via_json = RunPage.model_validate_json(store.search_runs_json([experiment.id]))
+        assert via_json == store.search_runs([experiment.id])
+        for run in via_json:
+            got = [run.metrics[f"m{i}"].value for i in range(len(values))]
+            assert got == values
+            assert run.params["p"] == run.tags["t"] == run.user == text
 
     def test_search_no_experiments(self, store: MetadataStore, data: SearchData) -> None:
         assert len(store.search_runs([])) == 0

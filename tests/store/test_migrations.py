@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
-from dockyard.store.sql.engine import current_revision, head_revision, make_engine, upgrade
+from dockyard.entities import Batch, Metric, Param
+from dockyard.store.sql import SqlMetadataStore
+from dockyard.store.sql.engine import _alembic_config, current_revision, head_revision, make_engine, upgrade
 from dockyard.store.sql.schema import metadata
 
 
@@ -30,9 +34,43 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
 
 def test_sqlite_path_with_a_tilde(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HOME", str(tmp_path))
-    from dockyard.store.sql import SqlMetadataStore
-
     store = SqlMetadataStore("sqlite:///~/nested/x.db")
     store.create_experiment("e")
     store.close()
     assert (tmp_path / "nested" / "x.db").is_file()
+
+
+def test_upgrade_from_0001_keeps_every_row(tmp_path: Path) -> None:
+    """0002 rebuilds params, tags and latest metrics on SQLite; nothing is lost."""
+    run_id = "0123456789abcdef0123456789abcdef"
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        for sql in (
+            "INSERT INTO projects VALUES ('p', 'default', '', 0)",
+            "INSERT INTO experiments VALUES ('e', 'p', 'exp', '', 0, 0)",
+            "INSERT INTO runs (id, experiment_id, name, status, start_time, user, entry_point, "
+            "python_version, artifact_location) VALUES (:r, 'e', 'run', 'RUNNING', 1, 'u', '', '3', '')",
+            "INSERT INTO params VALUES (:r, 'lr', '0.1')",
+            "INSERT INTO tags VALUES (:r, 'team', 'growth')",
+            "INSERT INTO latest_metrics VALUES (:r, 'auc', 0.9, 3, 7)",
+        ):
+            conn.execute(text(sql), {"r": run_id})
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+
+    store = SqlMetadataStore(url)  # upgrades on open
+    run = store.get_run(run_id)
+    assert run.params == {"lr": "0.1"} and run.tags == {"team": "growth"}
+    assert (run.metrics["auc"].value, run.metrics["auc"].step) == (0.9, 3)
+    store.log_batch(Batch(run_id=run_id, params=[Param(key="depth", value="8")],
+                          metrics=[Metric(key="auc", value=0.95, step=4, timestamp=8)]))
+    assert [r.id for r in store.search_runs(["e"], "metrics.auc > 0.92 and params.lr = '0.1'").items] == [run_id]
+    with store.engine.connect() as conn:
+        ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+    store.close()
+    for table in ("params", "tags", "latest_metrics"):
+        assert ddl[table].endswith("WITHOUT ROWID"), ddl[table]

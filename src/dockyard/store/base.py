@@ -170,6 +170,23 @@ class MetadataStore(ABC):
         previous page. Raises InvalidFilter for bad syntax.
         """
 
+    def search_runs_json(
+        self,
+        experiment_ids: Sequence[str],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> bytes:
+        """The page of :meth:`search_runs` as JSON, in the form of ``Page[Run]``.
+
+        What the server sends for a search. A store may build the document
+        in its database, without a Python object per run (the SQL store
+        does); this default serialises :meth:`search_runs`.
+        """
+        return self.search_runs(experiment_ids, filter, order_by, max_results,
+                                page_token).model_dump_json().encode()
+
     # audit ----------------------------------------------------------------
     @abstractmethod
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:

@@ -23,9 +23,9 @@ def create_run(body: CreateRun, request: Request) -> Response:
 @router.post(":search", response_model=Page[Run], summary="Search runs with the filter grammar",
              openapi_extra={"x-read-only": True})
 def search_runs(body: SearchRuns, request: Request) -> Response:
-    page = client_of(request).store.search_runs(
+    page = client_of(request).store.search_runs_json(
         body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token)
-    return json_response(page)
+    return Response(page, media_type="application/json")
 
 
 @router.get("/{run_id}", response_model=Run, summary="Get a run with its params, tags and latest metrics")

@@ -76,12 +76,16 @@ runs = Table(
     Index("ix_runs_parent", "parent_id"),
 )
 
+# Params, tags and latest metrics are read by (run_id, key): in search probes
+# and when a page of runs is loaded. On SQLite each table is that key
+# (WITHOUT ROWID), so a probe is one B-tree descent.
 params = Table(
     "params",
     metadata,
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("key", KEY, primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -90,6 +94,7 @@ tags = Table(
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("key", KEY, primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # The full history. The primary key holds every column, so a history is read
@@ -118,6 +123,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 applied_batches = Table(

@@ -19,7 +19,6 @@ RUN_COLUMNS = (
     "id", "experiment_id", "name", "status", "start_time", "end_time", "user", "parent_id",
     "entry_point", "git_commit", "git_dirty", "python_version", "artifact_location",
 )
-_SELECT = ", ".join(f'r."{c}"' for c in RUN_COLUMNS)
 _TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 _COMPARE = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "like": "LIKE"}
 
@@ -51,8 +50,8 @@ def _where(node: Node, args: list[Any]) -> str:
 
 
 def compile_search(experiment_ids: Sequence[str], node: Node | None, order_by: Sequence[OrderBy],
-                   limit: int, offset: int) -> tuple[str, list[Any]]:
-    """SQL and arguments selecting the run columns of one page, in order.
+                   limit: int, offset: int, columns: Sequence[str] = RUN_COLUMNS) -> tuple[str, list[Any]]:
+    """SQL and arguments selecting ``columns`` of the runs of one page, in order.
 
     Without order-by, and to break ties, runs come newest first, then by id.
     Runs without an ordered value come last.
@@ -73,6 +72,7 @@ def compile_search(experiment_ids: Sequence[str], node: Node | None, order_by: S
     where = f"r.experiment_id IN ({', '.join('?' * len(experiment_ids))})"
     if node is not None:
         where += " AND " + _where(node, where_args)
-    sql = (f"SELECT {_SELECT} FROM runs r {' '.join(joins)} WHERE {where} "
+    select = ", ".join(f'r."{c}"' for c in columns)
+    sql = (f"SELECT {select} FROM runs r {' '.join(joins)} WHERE {where} "
            f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?")
     return sql, join_args + where_args + [limit, offset]

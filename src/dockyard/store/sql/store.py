@@ -56,6 +56,7 @@ from dockyard.store.sql.schema import (
     projects,
     runs,
 )
+from dockyard.store.sql.run_json import runs_json_sql
 from dockyard.store.sql.search import RUN_COLUMNS, compile_search
 
 MAX_SEARCH_EXPERIMENTS = 1000
@@ -623,22 +624,43 @@ class SqlMetadataStore(MetadataStore):
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
                     page_token: str | None = None) -> Page[Run]:
+        with self._read() as conn:
+            rows, token = self._search_page(conn, experiment_ids, filter, order_by, max_results,
+                                            page_token, RUN_COLUMNS)
+            items = self._load_runs(conn, [dict(zip(RUN_COLUMNS, row)) for row in rows])
+        return RunPage.model_construct(items=items, next_page_token=token)
+
+    def search_runs_json(self, experiment_ids: Sequence[str], filter: str | None = None,
+                         order_by: Sequence[str] | None = None, max_results: int = 1000,
+                         page_token: str | None = None) -> bytes:
+        docs: dict[str, str] = {}
+        with self._read() as conn:
+            rows, token = self._search_page(conn, experiment_ids, filter, order_by, max_results,
+                                            page_token, ("id",))
+            ids = [row[0] for row in rows]
+            for start in range(0, len(ids), _CHUNK):
+                chunk = tuple(ids[start : start + _CHUNK])
+                docs.update(self._sql(conn, runs_json_sql(self.dialect, len(chunk)), chunk).fetchall())
+        items = ",".join(docs[run_id] for run_id in ids)
+        return f'{{"items":[{items}],"next_page_token":{orjson.dumps(token).decode()}}}'.encode()
+
+    def _search_page(self, conn: Connection, experiment_ids: Sequence[str], filter: str | None,
+                     order_by: Sequence[str] | None, max_results: int, page_token: str | None,
+                     columns: Sequence[str]) -> tuple[list[Any], str | None]:
+        """``columns`` of one page of matching runs, in order, and the next page's token."""
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
         limit = _max_results(max_results)
         offset = _decode_token(page_token)
         if not ids:
-            return RunPage(items=[])
+            return [], None
         if len(ids) > MAX_SEARCH_EXPERIMENTS:
             raise InvalidArgument(
                 f"search at most {MAX_SEARCH_EXPERIMENTS} experiments at once; got {len(ids)}")
         sql, args = compile_search(ids, parse_filter(filter),
                                    parse_order_by(list(order_by) if order_by else None),
-                                   limit + 1, offset)
-        with self._read() as conn:
-            rows = [dict(zip(RUN_COLUMNS, row)) for row in self._sql(conn, sql, tuple(args)).fetchall()]
-            items = self._load_runs(conn, rows[:limit])
-        token = _encode_token(offset + limit) if len(rows) > limit else None
-        return RunPage.model_construct(items=items, next_page_token=token)
+                                   limit + 1, offset, columns)
+        rows = self._sql(conn, sql, tuple(args)).fetchall()
+        return rows[:limit], (_encode_token(offset + limit) if len(rows) > limit else None)
 
     # audit ----------------------------------------------------------------------
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
