@@ -164,8 +164,14 @@ class Client:
         self.log_batch(run_id, tags=[RunTag(key=v.validate_key("tag", key),
                                             value=v.tag_value(key, value))])
 
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        return self.store.get_metric_history(run_id, key)
+    def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
+        """A metric's points in step order; with ``max_points`` (4 to 1,000,000), at most that many.
+
+        A longer history is thinned to the lowest and the highest point of
+        each of a number of equal buckets (spikes survive), and its full
+        length is in ``sampled_from``.
+        """
+        return self.store.get_metric_history(run_id, key, max_points)
 
     def search_runs(self, experiment_ids: str | Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | str | None = None, max_results: int = 1000,

@@ -104,6 +104,20 @@ def test_unknown_ids(api: httpx.Client) -> None:
     _error(api.get("/nothing-here"), 404, "NOT_FOUND")
 
 
+@pytest.mark.parametrize("max_points", ["abc", "3", "0", "-5", "1000001", "2.5", "1e3", "", "9" * 40])
+def test_bad_max_points_of_metric_history(api: httpx.Client, run_id: str, max_points: str) -> None:
+    r = api.get(f"/runs/{run_id}/metric-history", params={"key": "m", "max_points": max_points})
+    assert "from 4 to 1,000,000" in _error(r, 400, "INVALID_ARGUMENT")
+
+
+def test_metric_history_with_max_points(api: httpx.Client, run_id: str) -> None:
+    _batch(api, run_id, metrics=[{"key": "m", "value": i % 7, "step": i} for i in range(100)])
+    r = api.get(f"/runs/{run_id}/metric-history", params={"key": "m", "max_points": "10"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["steps"]) <= 10 and r.json()["sampled_from"] == 100
+    assert api.get(f"/runs/{run_id}/metric-history", params={"key": "m"}).json()["sampled_from"] is None
+
+
 @pytest.mark.parametrize("path", ["%2E%2E/escape.txt", "a/%2E%2E/%2E%2E/escape.txt", "%2Fetc/passwd",
                                   "a%5Cb.txt"])
 def test_artifact_paths_that_escape(api: httpx.Client, run_id: str, path: str) -> None:

@@ -100,13 +100,19 @@ class Run(_Entity):
 
 
 class MetricHistory(_Entity):
-    """The full history of one metric, in columns (cheap to send and plot)."""
+    """The history of one metric, in columns (cheap to send and plot).
+
+    Complete unless ``sampled_from`` is set: then the points are a selection
+    made by :func:`dockyard.entities.downsample.downsample` from a history of
+    ``sampled_from`` points.
+    """
 
     run_id: str
     key: str
     steps: list[int]
     values: list[float]
     timestamps: list[int]
+    sampled_from: int | None = None
 
     def __len__(self) -> int:
         return len(self.steps)

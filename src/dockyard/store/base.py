@@ -20,8 +20,10 @@ A failed call writes nothing.
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from dockyard.entities import (
     AuditEvent,
@@ -35,9 +37,32 @@ from dockyard.entities import (
     RunSource,
     RunStatus,
 )
+from dockyard.errors import InvalidArgument
 
 DEFAULT_PROJECT = "default"
 MAX_RESULTS_LIMIT = 50_000
+MAX_POINTS_LIMIT = 1_000_000
+"""The largest ``max_points`` of :meth:`MetadataStore.get_metric_history`."""
+
+
+def check_max_points(max_points: Any) -> int | None:
+    """``max_points`` of :meth:`MetadataStore.get_metric_history`, checked.
+
+    None, or an integer from :data:`~dockyard.entities.downsample.MIN_POINTS`
+    to :data:`MAX_POINTS_LIMIT`; anything else raises InvalidArgument.
+    """
+    if max_points is None:
+        return None
+    from dockyard.entities.downsample import MIN_POINTS
+
+    try:
+        n = None if isinstance(max_points, bool) else operator.index(max_points)
+    except TypeError:
+        n = None
+    if n is None or not MIN_POINTS <= n <= MAX_POINTS_LIMIT:
+        raise InvalidArgument(f"max_points must be an integer from {MIN_POINTS} to "
+                              f"{MAX_POINTS_LIMIT:,}, got {max_points!r}")
+    return n
 
 
 class MetadataStore(ABC):
@@ -152,8 +177,16 @@ class MetadataStore(ABC):
         """
 
     @abstractmethod
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        """Every point of a metric ordered by step then timestamp. Raises NotFound for the run."""
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> MetricHistory:
+        """The points of a metric ordered by step then timestamp. Raises NotFound for the run.
+
+        ``max_points`` (from 4 to :data:`MAX_POINTS_LIMIT`; see
+        :func:`check_max_points`) caps the number of points: a longer history
+        is thinned by :func:`~dockyard.entities.downsample.downsample`, and
+        ``sampled_from`` holds its full length. None returns every point.
+        """
 
     @abstractmethod
     def search_runs(

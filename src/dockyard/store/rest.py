@@ -116,8 +116,9 @@ class RestMetadataStore(MetadataStore):
                               headers={"Content-Type": "application/json"})
         return BatchResult.model_validate_json(r.content)
 
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        return MetricHistory.model_validate_json(self._get(f"/runs/{_q(run_id)}/metric-history", key=key))
+    def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
+        return MetricHistory.model_validate_json(
+            self._get(f"/runs/{_q(run_id)}/metric-history", key=key, max_points=max_points))
 
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,

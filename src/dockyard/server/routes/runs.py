@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import Batch, BatchResult, MetricHistory, Page, Run
+from dockyard.entities.downsample import MIN_POINTS
+from dockyard.errors import InvalidArgument
 from dockyard.server.deps import client_of, json_body, json_response, parse_body
 from dockyard.server.schemas import CreateRun, LogBatch, SearchRuns, UpdateRun
 from dockyard.server.writes import AuditedRoute
+from dockyard.store.base import MAX_POINTS_LIMIT, check_max_points
 
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=AuditedRoute)
 
@@ -53,7 +60,26 @@ async def log_batch(run_id: str, request: Request) -> Response:
     return json_response(await run_in_threadpool(client_of(request).store.log_batch, batch))
 
 
+def _max_points(raw: Any) -> int | None:
+    """Every bad ``max_points`` gets the one message that says what is allowed."""
+    if isinstance(raw, str) and raw.isdecimal() and len(raw) <= 20:
+        raw = int(raw)
+    try:
+        return check_max_points(raw)
+    except InvalidArgument as exc:
+        raise PydanticCustomError("invalid_argument", exc.message) from None
+
+
+MaxPoints = Annotated[
+    Annotated[int, Field(ge=MIN_POINTS, le=MAX_POINTS_LIMIT)] | None,
+    BeforeValidator(_max_points),
+    Query(description="At most this many points: a longer history is thinned to the lowest and "
+                      "highest point of equal buckets, and sampled_from gives its full length"),
+]
+
+
 @router.get("/{run_id}/metric-history", response_model=MetricHistory,
-            summary="Every point of one metric, in columns")
-def get_metric_history(run_id: str, key: str, request: Request) -> Response:
-    return json_response(client_of(request).get_metric_history(run_id, key))
+            summary="The points of one metric, in columns; every one, or at most max_points")
+def get_metric_history(run_id: str, key: str, request: Request,
+                       max_points: MaxPoints = None) -> Response:
+    return json_response(client_of(request).get_metric_history(run_id, key, max_points))

@@ -44,7 +44,7 @@ from dockyard.errors import (
     NotFound,
     StoreError,
 )
-from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore
+from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore, check_max_points
 from dockyard.store.names import generate_run_name
 from dockyard.store.search import parse_filter, parse_order_by
 from dockyard.store.sql import engine as engines
@@ -602,8 +602,9 @@ class SqlMetadataStore(MetadataStore):
                 best[r[1]] = r
         self._executemany(conn, _UPSERT_LATEST, list(best.values()))
 
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+    def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
         v.validate_key("metric", key)
+        max_points = check_max_points(max_points)
         with self._read() as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} does not exist")
@@ -617,9 +618,16 @@ class SqlMetadataStore(MetadataStore):
             finally:
                 cursor.close()
         # three comprehensions: transposing with zip(*rows) is several times slower
+        steps, values, timestamps = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+        if max_points is None or len(rows) <= max_points:
+            return MetricHistory.model_construct(
+                run_id=run_id, key=key, steps=steps, values=values, timestamps=timestamps)
+        from dockyard.entities.downsample import downsample
+
+        steps, values, timestamps = downsample(steps, values, timestamps, max_points)
         return MetricHistory.model_construct(
-            run_id=run_id, key=key, steps=[r[0] for r in rows], values=[r[1] for r in rows],
-            timestamps=[r[2] for r in rows])
+            run_id=run_id, key=key, steps=steps, values=values, timestamps=timestamps,
+            sampled_from=len(rows))
 
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None,
                     order_by: Sequence[str] | None = None, max_results: int = 1000,
