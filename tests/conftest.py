@@ -2,6 +2,7 @@
 are started by the fixtures in ``tests/services`` on loopback."""
 
 pytest_plugins = [
+    "tests.services.browser",
     "tests.services.postgres",
     "tests.services.s3",
     "tests.services.server",

@@ -35,6 +35,7 @@ from dockyard.entities import (
     RunTag,
     now_ms,
 )
+from dockyard.entities.downsample import downsample
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -44,7 +45,7 @@ from dockyard.errors import (
     NotFound,
     PermissionDenied,
 )
-from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore
+from dockyard.store.base import DEFAULT_PROJECT, MAX_POINTS_LIMIT, MAX_RESULTS_LIMIT, MetadataStore
 from dockyard.store.http import USER_HEADER
 from dockyard.store.rest import RestMetadataStore
 from dockyard.store.sql import SqlMetadataStore
@@ -233,6 +234,11 @@ ATTRIBUTE_FILTERS: list[tuple[str, set[str]]] = [
     (f"start_time = {T0 + 3000}", {"gamma"}),
     (f"start_time != {T0 + 3000}", {"alpha", "beta", "delta"}),
     (f"attributes.start_time in ({T0 + 1000}, {T0 + 4000})", {"alpha", "delta"}),
+    # duration = end_time - start_time; a running run has none
+    ("duration > 3500", {"alpha"}),
+    ("duration = 3000", {"gamma", "delta"}),
+    ("attributes.duration != 3000", {"alpha"}),
+    ("duration >= 0", {"alpha", "gamma", "delta"}),
     # beta is still running: no end_time, so no match
     (f"end_time < {T0 + 6500}", {"alpha", "gamma"}),
     (f"end_time not in ({T0 + 5000})", {"gamma", "delta"}),
@@ -277,6 +283,8 @@ ORDERINGS: list[tuple[list[str] | None, list[str]]] = [
     (["end_time"], ["alpha", "gamma", "delta", "beta"]),
     (["status"], ["gamma", "alpha", "delta", "beta"]),
     (["user", "start_time"], ["delta", "alpha", "gamma", "beta"]),
+    (["duration DESC"], ["alpha", "delta", "gamma", "beta"]),  # running last, ties newest first
+    (["duration"], ["delta", "gamma", "alpha", "beta"]),
 ]
 
 
@@ -744,6 +752,36 @@ class MetadataStoreContract:
         empty = store.get_metric_history(run.id, "never")
         assert (empty.steps, empty.values, empty.timestamps) == ([], [], [])
         assert len(store.get_metric_history(run.id, "LOSS")) == 0  # keys are case-sensitive
+
+    def test_metric_history_downsampled(self, store: MetadataStore, run: Run) -> None:
+        rng = random.Random(11)
+        values = [math.sin(i / 300) + rng.uniform(-0.05, 0.05) for i in range(5000)]
+        values[1234], values[3456] = 25.0, -25.0
+        steps, timestamps = list(range(5000)), [T0 + i for i in range(5000)]
+        log(store, run.id, [Metric(key="m", value=val, step=step, timestamp=ts)
+                            for step, val, ts in zip(steps, values, timestamps)])
+        history = store.get_metric_history(run.id, "m", max_points=300)
+        # the same points from every backend: those the pure function picks
+        expected = downsample(steps, values, timestamps, 300)
+        assert (history.steps, history.values, history.timestamps) == expected
+        assert len(history) <= 300 and history.sampled_from == 5000
+        assert {1234, 3456} <= set(history.steps)
+        full = store.get_metric_history(run.id, "m")
+        assert len(full) == 5000 and full.sampled_from is None
+        for enough in (5000, MAX_POINTS_LIMIT):
+            assert store.get_metric_history(run.id, "m", max_points=enough) == full
+        empty = store.get_metric_history(run.id, "never", max_points=4)
+        assert len(empty) == 0 and empty.sampled_from is None
+
+    def test_metric_history_max_points_bounds(self, store: MetadataStore, run: Run) -> None:
+        log(store, run.id, [("m", float(i), i) for i in range(10)])
+
+        def history(max_points: object) -> Callable[[], object]:
+            return lambda: store.get_metric_history(run.id, "m", max_points)  # type: ignore[arg-type]
+
+        bad = (3, 0, -4, MAX_POINTS_LIMIT + 1, 2**70, 10.0, "ten", True)
+        assert_each_raises(InvalidArgument, {repr(b): history(b) for b in bad})
+        assert store.get_metric_history(run.id, "m", max_points=4).steps == [0, 1, 8, 9]
 
     def test_identical_point_is_kept_once(self, store: MetadataStore, run: Run) -> None:
         # A point is (step, timestamp, value): logging the very same one again adds nothing.

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from dockyard._version import __version__
 from dockyard.client import Client
@@ -18,7 +19,10 @@ from dockyard.server.deps import add_body_schemas
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import audit, experiments, projects, runs
+from dockyard.server.ui import html_error_response
+from dockyard.server.ui import router as ui_router
 from dockyard.store.http import API_PREFIX
+from dockyard.ui import STATIC
 
 ENV_STORE = "DOCKYARD_SERVER_URI"
 ENV_ARTIFACTS = "DOCKYARD_SERVER_ARTIFACTS"
@@ -56,9 +60,11 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.client = client
-    install_error_handlers(app)
+    install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ui_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

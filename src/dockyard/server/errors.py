@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.server")
 
@@ -35,27 +35,36 @@ def describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def install_error_handlers(app: FastAPI) -> None:
+HtmlErrors = Callable[[Request, Exception], Response | None]
+
+
+def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) -> None:
+    """JSON errors for the API; ``html_errors`` may answer a page's error with HTML instead."""
+
+    def page(request: Request, exc: Exception) -> Response | None:
+        return html_errors(request, exc) if html_errors else None
+
     @app.exception_handler(DockyardError)
-    async def _dockyard(_request: Request, exc: DockyardError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    async def _dockyard(request: Request, exc: DockyardError) -> Response:
+        return page(request, exc) or JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"error_code": "INVALID_ARGUMENT", "message": describe_validation(exc.errors())}, status_code=400
-        )
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        message = describe_validation(exc.errors())
+        return page(request, InvalidArgument(message)) or JSONResponse(
+            {"error_code": "INVALID_ARGUMENT", "message": message}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "INVALID_ARGUMENT")
-        return JSONResponse({"error_code": code, "message": str(exc.detail)}, status_code=exc.status_code)
+        return page(request, exc) or JSONResponse(
+            {"error_code": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         request_id = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-        return JSONResponse(
+        return page(request, exc) or JSONResponse(
             {"error_code": "INTERNAL_ERROR",
              "message": f"internal error ({exc.__class__.__name__}); request id {request_id}"},
             status_code=500,

@@ -37,7 +37,7 @@ ENTITY_ALIASES = {
     "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
 }
 STRING_ATTRIBUTES = {"id", "name", "status", "user", "parent_id", "experiment_id"}
-NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
+NUMERIC_ATTRIBUTES = {"start_time", "end_time", "duration"}  # duration: end_time - start_time
 ATTRIBUTE_ALIASES = {"run_id": "id", "run_name": "name"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 STRING_OPS = {"=", "!=", "like", "ilike"}

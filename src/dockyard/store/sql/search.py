@@ -23,6 +23,11 @@ _TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 _COMPARE = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "like": "LIKE"}
 
 
+def attribute_column(key: str) -> str:
+    """The SQL of a run attribute; ``duration`` is computed (NULL while running)."""
+    return '(r."end_time" - r."start_time")' if key == "duration" else f'r."{key}"'
+
+
 def _predicate(column: str, op: str, value: Any, args: list[Any]) -> str:
     if op in ("in", "not in"):
         args.extend(value)
@@ -41,7 +46,7 @@ def _where(node: Node, args: list[Any]) -> str:
     assert isinstance(node, Comparison)
     field = node.field
     if field.entity == "attribute":
-        return _predicate(f'r."{field.key}"', node.op, node.value, args)
+        return _predicate(attribute_column(field.key), node.op, node.value, args)
     # A run without the key does not match, for != and not in too.
     args.append(field.key)
     inner = _predicate("x.value", node.op, node.value, args)
@@ -60,7 +65,7 @@ def compile_search(experiment_ids: Sequence[str], node: Node | None, order_by: S
     joins, order = [], []
     for i, ob in enumerate(order_by):
         if ob.field.entity == "attribute":
-            column = f'r."{ob.field.key}"'
+            column = attribute_column(ob.field.key)
         else:
             joins.append(f"LEFT JOIN {_TABLES[ob.field.entity]} o{i} "
                          f"ON o{i}.run_id = r.id AND o{i}.key = ?")

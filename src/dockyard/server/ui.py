@@ -1,0 +1,284 @@
+"""The web UI: server-rendered pages over the same client as the REST API.
+
+Pages are Jinja2 templates; the charts fetch their data from the REST API
+(downsampled on the server) and draw it with uPlot, vendored as a static
+file. Every page's state (filter, order, columns, page, selection) lives in
+its URL, so a link shows what its sender saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from dockyard._version import __version__
+from dockyard.entities import Run
+from dockyard.entities.validation import validate_artifact_path
+from dockyard.errors import DockyardError, InvalidArgument, InvalidFilter
+from dockyard.server.deps import client_of
+from dockyard.store.search import parse_filter
+from dockyard.ui import TEMPLATES
+from dockyard.ui.preview import preview
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+PAGE_SIZES = (10, 25, 50, 100, 200)
+MAX_COMPARE = 10
+DEFAULT_METRIC_COLUMNS = 5
+DEFAULT_PARAM_COLUMNS = 3
+_COLUMN = re.compile(r"^(metrics|params|tags)\.(.+)$")
+_BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+NAV = [("experiments", "Experiments", "/experiments"), ("models", "Models", "/models"),
+       ("deployments", "Deployments", "/deployments"), ("monitoring", "Monitoring", "/monitoring"),
+       ("data", "Data", "/data"), ("audit", "Audit", "/audit")]
+
+
+# formatting, for the templates ------------------------------------------------------------
+def fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def fmt_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)
+
+
+templates.env.filters.update(time=fmt_time, duration=fmt_duration, value=fmt_value, size=fmt_size)
+templates.env.globals.update(nav=NAV, version=__version__)
+
+
+def render(request: Request, name: str, section: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"section": section, **context},
+                                      status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The page for an error: a message and the way back, never a stack trace."""
+    titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 413: "Too large"}
+    return render(request, "error.html", "", status_code=status_code,
+                  title=titles.get(status_code, "Something went wrong"), message=message)
+
+
+def query_url(path: str, params: dict[str, Any]) -> str:
+    """``path`` with the non-empty ``params`` (lists repeat the key)."""
+    clean = {k: v for k, v in params.items() if v not in (None, "", [])}
+    return f"{path}?{urlencode(clean, doseq=True)}" if clean else path
+
+
+def field_ref(column: str) -> str:
+    """A column id (``metrics.val loss``) as a grammar field (``metrics.`val loss```)."""
+    m = _COLUMN.match(column)
+    if m and not _BARE_KEY.match(m.group(2)):
+        return f"{m.group(1)}.`{m.group(2)}`"
+    return column
+
+
+def cell(run: Run, column: str) -> Any:
+    kind, key = column.split(".", 1)
+    if kind == "metrics":
+        metric = run.metrics.get(key)
+        return None if metric is None else metric.value
+    return (run.params if kind == "params" else run.tags).get(key)
+
+
+# pages -------------------------------------------------------------------------------------
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/experiments", status_code=307)
+
+
+@router.get("/experiments")
+def experiments(request: Request) -> Response:
+    client = client_of(request)
+    projects = client.list_projects()
+    groups = [(p, client.store.search_experiments(p.id).items) for p in projects]
+    return render(request, "experiments.html", "experiments",
+                  groups=[(p, exps) for p, exps in groups if exps],
+                  empty=not any(exps for _, exps in groups))
+
+
+@router.get("/experiments/{experiment_id}")
+def runs_table(request: Request, experiment_id: str, filter: str = "", order: str = "",
+               col: list[str] = Query([]), page: str = "", size: int = 50) -> Response:
+    client = client_of(request)
+    experiment = client.get_experiment(experiment_id)
+    if size not in PAGE_SIZES:
+        raise InvalidArgument(f"size must be one of {', '.join(map(str, PAGE_SIZES))}; got {size}")
+    for column in col:
+        if not _COLUMN.match(column):
+            raise InvalidArgument(
+                f"column {column!r} is not metrics.<key>, params.<key> or tags.<key>")
+    filter_error = order_error = None
+    runs: list[Run] = []
+    next_token = None
+    try:
+        parse_filter(filter)
+    except InvalidFilter as exc:
+        filter_error = exc
+    if filter_error is None:
+        try:
+            result = client.search_runs(experiment.id, filter or None, [order] if order else None,
+                                        size, page or None)
+            runs, next_token = result.items, result.next_page_token
+        except InvalidFilter as exc:
+            order_error = exc
+    metric_keys = sorted({k for r in runs for k in r.metrics})
+    param_keys = sorted({k for r in runs for k in r.params})
+    tag_keys = sorted({k for r in runs for k in r.tags})
+    columns = list(dict.fromkeys(col)) or (
+        [f"metrics.{k}" for k in metric_keys[:DEFAULT_METRIC_COLUMNS]]
+        + [f"params.{k}" for k in param_keys[:DEFAULT_PARAM_COLUMNS]])
+    available = list(dict.fromkeys(
+        [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys]
+        + [f"tags.{k}" for k in tag_keys] + columns))
+    state = {"filter": filter, "order": order, "col": col, "size": size if size != 50 else None}
+    path = f"/experiments/{experiment.id}"
+
+    def sort_url(field: str, descending_first: bool) -> str:
+        if order == f"{field} DESC":
+            new = f"{field} ASC"
+        elif order in (f"{field} ASC", field):
+            new = f"{field} DESC"
+        else:
+            new = f"{field} {'DESC' if descending_first else 'ASC'}"
+        return query_url(path, {**state, "order": new})
+
+    def sort_mark(field: str) -> str:
+        if order == f"{field} DESC":
+            return "descending"
+        return "ascending" if order in (f"{field} ASC", field) else ""
+
+    return render(
+        request, "runs.html", "experiments", experiment=experiment, runs=runs, columns=columns,
+        available=available, filter=filter, order=order, size=size, page_sizes=PAGE_SIZES,
+        filter_error=filter_error, order_error=order_error, cell=cell, field_ref=field_ref,
+        sort_url=sort_url, sort_mark=sort_mark, page=page,
+        next_url=query_url(path, {**state, "page": next_token}) if next_token else None,
+        first_url=query_url(path, state) if page else None, max_compare=MAX_COMPARE,
+    )
+
+
+@router.get("/runs/{run_id}")
+async def run_page(request: Request, run_id: str, dir: str = "", artifact: str = "") -> Response:
+    client = client_of(request)
+    run = await run_in_threadpool(client.get_run, run_id)
+    experiment = await run_in_threadpool(client.get_experiment, run.experiment_id)
+    folder = validate_artifact_path(dir, allow_root=True) if dir else ""
+    files = await run_in_threadpool(client.list_artifacts, run.id, folder)
+    shown = None
+    if artifact:
+        shown = await run_in_threadpool(
+            preview, client.run_artifacts(run), validate_artifact_path(artifact))
+    parent = await run_in_threadpool(client.get_run, run.parent_id) if run.parent_id else None
+    crumbs = []
+    if folder:
+        parts = folder.split("/")
+        crumbs = [(p, "/".join(parts[: i + 1])) for i, p in enumerate(parts)]
+    return render(request, "run.html", "experiments", run=run, experiment=experiment, files=files,
+                  folder=folder, crumbs=crumbs, shown=shown, parent=parent,
+                  metric_keys=sorted(run.metrics))
+
+
+@router.get("/compare")
+def compare(request: Request, run: list[str] = Query([]), metric: str = "") -> Response:
+    ids = list(dict.fromkeys(run))
+    if not 2 <= len(ids) <= MAX_COMPARE:
+        raise InvalidArgument(f"compare 2 to {MAX_COMPARE} runs; got {len(ids)}. "
+                              "Select them with the check boxes of a runs table.")
+    client = client_of(request)
+    runs = [client.get_run(i) for i in ids]
+    param_keys = sorted({k for r in runs for k in r.params})
+    metric_keys = sorted({k for r in runs for k in r.metrics})
+    if metric and metric not in metric_keys:
+        raise InvalidArgument(f"none of these runs has the metric {metric!r}")
+    differs = {k for k in param_keys if len({r.params.get(k) for r in runs}) > 1}
+    metric = metric or (metric_keys[0] if metric_keys else "")
+    parcoords = [{"name": r.name, "params": r.params,
+                  "value": r.metrics[metric].value if metric in r.metrics else None} for r in runs]
+    return render(request, "compare.html", "experiments", runs=runs, param_keys=param_keys,
+                  metric_keys=metric_keys, differs=differs, metric=metric, parcoords=parcoords,
+                  chart_runs=[{"id": r.id, "name": r.name} for r in runs])
+
+
+@router.get("/audit")
+def audit(request: Request, actor: str = "", resource_type: str = "", days: int = 7) -> Response:
+    if not 1 <= days <= 365:
+        raise InvalidArgument(f"days must be between 1 and 365; got {days}")
+    since = int((time.time() - days * 86400) * 1000)
+    events = client_of(request).search_audit_events(
+        resource_type=resource_type or None, actor=actor or None, since=since, max_results=50_000)
+    return render(request, "audit.html", "audit", events=list(reversed(events))[:500],
+                  total=len(events), actor=actor, resource_type=resource_type, days=days)
+
+
+_COMING = {
+    "models": ("Models", "Registered models, their versions and aliases will be listed here."),
+    "deployments": ("Deployments", "Deployments, the versions they serve and their traffic will be "
+                                   "listed here."),
+    "monitoring": ("Monitoring", "Drift, data quality and model quality of deployed models will be "
+                                 "shown here."),
+    "data": ("Data", "Versioned datasets with their schema and profile will be listed here."),
+}
+
+
+def _section(key: str) -> Any:
+    title, text = _COMING[key]
+
+    def page(request: Request) -> Response:
+        return render(request, "coming.html", key, title=title, text=text)
+
+    return page
+
+
+for _key in _COMING:
+    router.add_api_route(f"/{_key}", _section(_key), methods=["GET"])
+
+
+def html_error_response(request: Request, exc: Exception) -> HTMLResponse | None:
+    """An HTML error page for UI paths (None for the API, which answers JSON)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/openapi.json", "/docs", "/health")):
+        return None
+    if isinstance(exc, DockyardError):
+        return error_page(request, exc.http_status if exc.http_status < 500 else 500,
+                          exc.message if exc.http_status < 500 else "the server could not show this page")
+    status = getattr(exc, "status_code", 500)
+    message = str(getattr(exc, "detail", "")) if status < 500 else "the server could not show this page"
+    return error_page(request, status, message or "this page does not exist")
