@@ -128,7 +128,7 @@ def home() -> Response:
 def experiments(request: Request) -> Response:
     client = client_of(request)
     projects = client.list_projects()
-    groups = [(p, client.store.search_experiments(p.id).items) for p in projects]
+    groups = [(p, client.search_experiments(p.name).items) for p in projects]
     return render(request, "experiments.html", "experiments",
                   groups=[(p, exps) for p, exps in groups if exps],
                   empty=not any(exps for _, exps in groups))
