@@ -46,6 +46,16 @@ class InvalidFilter(InvalidArgument):
     error_code = "INVALID_FILTER"
 
 
+class SchemaError(InvalidArgument):
+    """Model input does not match the model's signature.
+
+    ``details`` names the ``column`` (or tensor), what was ``expected`` and
+    what was ``got``.
+    """
+
+    error_code = "SCHEMA_MISMATCH"
+
+
 class TooLarge(InvalidArgument):
     """A request body is larger than the server accepts."""
 
@@ -84,6 +94,23 @@ class InvalidState(DockyardError):
 class PermissionDenied(DockyardError):
     error_code = "PERMISSION_DENIED"
     http_status = 403
+
+
+class UntrustedModel(PermissionDenied):
+    """Loading this model package would run code from a source not known to be safe.
+
+    Pickle-based formats execute code on load: they load only from the
+    registry or store they were logged to, or with ``trust=True``.
+    """
+
+    error_code = "UNTRUSTED_MODEL"
+
+
+class IntegrityError(DockyardError):
+    """A stored file does not match its recorded checksum (``details["path"]`` names it)."""
+
+    error_code = "INTEGRITY_ERROR"
+    http_status = 409
 
 
 class Unauthenticated(DockyardError):
