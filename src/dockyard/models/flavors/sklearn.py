@@ -1,0 +1,206 @@
+"""scikit-learn estimators and pipelines, saved with skops (no code runs on load) or joblib.
+
+skops writes a zip of JSON and ``.npy`` files and rebuilds only the types its
+caller allows. Dockyard allows classes of scikit-learn, NumPy and SciPy by
+itself; any other type in the file (a custom transformer, a user function)
+needs the package to come from the store it was logged to, or ``trust=True``.
+
+When skops cannot save an estimator (or ``serialization="joblib"`` is asked
+for), the model is saved with joblib, which is pickle: the package is marked
+``executes_code_on_load`` and the trust rule applies to it as a whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dockyard.errors import InvalidArgument, UntrustedModel
+from dockyard.models.flavors.base import Flavor, SavedModel, SaveOptions, has_base, import_engine
+
+if TYPE_CHECKING:
+    from dockyard.models.package import ModelManifest
+
+_FORMATS = ("skops", "joblib")
+_SAFE_MODULES = ("sklearn", "numpy", "scipy")
+
+
+class SklearnFlavor(Flavor):
+    name = "sklearn"
+    extra = "sklearn"
+    requirements = ("scikit-learn",)
+    format_requirements: ClassVar[dict[str, tuple[str, ...]]] = {
+        "skops": ("skops",),
+        "joblib": ("joblib",),
+    }
+    code_executing_formats = frozenset({"joblib"})
+
+    def detect(self, model: Any) -> bool:
+        return has_base(model, "sklearn.base", "BaseEstimator")
+
+    def save(self, model: Any, directory: Path, options: SaveOptions) -> SavedModel:
+        asked = options.serialization
+        if asked is not None and asked not in _FORMATS:
+            raise InvalidArgument(
+                f"the sklearn flavor saves with 'skops' or 'joblib', not {asked!r}"
+            )
+        if asked != "joblib":
+            reason = _save_skops(model, directory / "model.skops")
+            if reason is None:
+                untrusted = _untrusted_types(directory / "model.skops")
+                return SavedModel(["model.skops"], "skops", {"untrusted_types": untrusted})
+            (directory / "model.skops").unlink(missing_ok=True)
+            if asked == "skops":
+                raise InvalidArgument(f"skops cannot save this model: {reason}")
+            warnings.warn(
+                f"skops cannot save this model ({reason}); saved it with joblib instead, "
+                "which runs code when it loads: it will load only from the store it is "
+                "logged to, or with trust=True",
+                UserWarning,
+                stacklevel=3,
+            )
+        joblib = import_engine("joblib", self.extra)
+        try:
+            joblib.dump(model, directory / "model.joblib")
+        except Exception as exc:
+            raise InvalidArgument(
+                f"cannot save this model with joblib either: {type(exc).__name__}: {exc}; "
+                "define functions and classes the model uses at module level (not lambdas "
+                "or local functions)"
+            ) from exc
+        return SavedModel(["model.joblib"], "joblib", executes_code_on_load=True)
+
+    def load(self, directory: Path, manifest: ModelManifest, *, trust: bool) -> Any:
+        fmt = manifest.loader.format
+        self.check_format(fmt, _FORMATS)
+        path = directory / manifest.model_files[0]
+        if fmt == "joblib":
+            return import_engine("joblib", self.extra).load(path)
+        sio = import_engine("skops.io", self.extra)
+        # The manifest's list is only a hint of which names to allow: skops itself
+        # refuses any type in the file that is not in `trusted`.
+        recorded = manifest.loader.options.get("untrusted_types") or []
+        trusted = [name for name in recorded if isinstance(name, str) and _auto_trusted(name)]
+        if trust:
+            trusted = sio.get_untrusted_types(file=path)
+        exceptions = importlib.import_module("skops.io.exceptions")
+        try:
+            return sio.load(path, trusted=trusted)
+        except exceptions.UntrustedTypesFoundException:
+            pass
+        untrusted = sio.get_untrusted_types(file=path)
+        refused = [name for name in untrusted if not _auto_trusted(name)]
+        if refused:
+            raise UntrustedModel(
+                f"the skops file {path.name} would build types outside scikit-learn, NumPy "
+                f"and SciPy: {', '.join(refused)}; their code runs when the model loads. "
+                "Load the model from the registry or run it was logged to, or pass "
+                "trust=True if you trust where it came from",
+                path=path.name,
+                types=refused,
+            )
+        return sio.load(path, trusted=untrusted)
+
+    def predict(self, model: Any, data: Any) -> Any:
+        # A preprocessing pipeline has no predict: what it gives is its transform.
+        method = getattr(model, "predict", None) or model.transform
+        return method(_as_fitted(model, data))
+
+    def supports_proba(self, model: Any) -> bool:
+        return hasattr(model, "predict_proba")
+
+    def predict_proba(self, model: Any, data: Any) -> Any:
+        return model.predict_proba(_as_fitted(model, data))
+
+
+def _as_fitted(model: Any, data: Any) -> Any:
+    """Give the estimator the input form it was fitted on: named columns or a plain array.
+
+    A signature may name columns of a model fitted on an array, or be a tensor
+    for a model fitted on a DataFrame; scikit-learn warns on either mismatch.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if isinstance(data, pd.DataFrame) and names is None:
+        return data.to_numpy()
+    if isinstance(data, np.ndarray) and names is not None and data.shape[1:] == (len(names),):
+        return pd.DataFrame(data, columns=list(names))
+    return data
+
+
+def _save_skops(model: Any, path: Path) -> str | None:
+    """Save with skops; the reason it cannot, or None when it did."""
+    try:
+        sio = importlib.import_module("skops.io")
+    except ImportError:
+        return "skops is not installed (pip install 'dockyard[sklearn]')"
+    try:
+        _dump_skops(sio, model, path)
+    except Exception as exc:  # noqa: BLE001 - any failure means: fall back to joblib
+        return f"{type(exc).__name__}: {exc}"
+    # skops writes lambdas and local functions by name, but cannot find them again.
+    lost = [
+        name
+        for name in sio.get_untrusted_types(file=path)
+        if "<lambda>" in name or "<locals>" in name
+    ]
+    if lost:
+        return f"it refers to {', '.join(lost)}, which cannot be imported back"
+    return None
+
+
+def _dump_skops(sio: Any, model: Any, path: Path) -> None:
+    """``skops.io.dump``, but writing the zip straight to ``path``.
+
+    ``skops.io.dump`` builds the whole archive in memory before writing it,
+    which doubles the peak memory of saving a large model; this writes each
+    array into the file as it goes. Falls back to ``dump`` if skops changes.
+    """
+    try:
+        skops = importlib.import_module("skops")
+        utils = importlib.import_module("skops.io._utils")
+        save_context, get_state = utils.SaveContext, utils.get_state
+    except (ImportError, AttributeError):
+        sio.dump(model, path)
+        return
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        context = save_context(zip_file=archive)
+        state = get_state(model, context)
+        context.clear_memo()
+        state["protocol"] = context.protocol
+        state["_skops_version"] = skops.__version__
+        archive.writestr("schema.json", json.dumps(state, separators=(",", ":")))
+
+
+def _untrusted_types(path: Path) -> list[str]:
+    return list(importlib.import_module("skops.io").get_untrusted_types(file=path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _auto_trusted(name: str) -> bool:
+    """Whether ``name`` is a class (not a function) defined by scikit-learn, NumPy or SciPy.
+
+    Building those runs their own ``__setstate__``, never code from the file.
+    """
+    if name.split(".", 1)[0] not in _SAFE_MODULES:
+        return False
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return isinstance(obj, type) and obj.__module__.split(".", 1)[0] in _SAFE_MODULES
+    return False
