@@ -15,24 +15,33 @@ from urllib.parse import quote
 
 from dockyard.config import get_settings, is_http_uri
 from dockyard.entities import (
+    AliasChange,
     AuditEvent,
     Batch,
     BatchResult,
     Experiment,
     FileInfo,
+    LineageGraph,
     Metric,
     MetricHistory,
+    ModelStage,
+    ModelVersion,
     Page,
     Param,
     Project,
+    RegisteredModel,
+    ResolvedModel,
     Run,
     RunSource,
     RunStatus,
     RunTag,
+    StageTransition,
     now_ms,
 )
 from dockyard.entities import validation as v
 from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from dockyard.manage.lineage import lineage
+from dockyard.manage.uris import resolve_model_uri
 from dockyard.store import MetadataStore, open_metadata_store
 from dockyard.store.artifacts import ArtifactStore, artifact_store_for
 from dockyard.store.artifacts.base import Progress, ScopedArtifactStore
@@ -268,6 +277,139 @@ class Client:
             rel = info.path[len(path) + 1 :] if path else info.path
             store.get_file(info.path, base / rel, progress)
         return base
+
+    # registry ------------------------------------------------------------------------
+    def create_registered_model(self, name: str, description: str = "",
+                                tags: Mapping[str, Any] | None = None, owner: str | None = None,
+                                task: str = "") -> RegisteredModel:
+        """Register a model name (at most 200 characters, no ``/`` or ``@``).
+
+        ``owner`` defaults to the current user (``DOCKYARD_USER`` or the OS
+        user); ``task`` is free text such as ``classification``. Raises
+        AlreadyExists if the name is taken.
+        """
+        return self.store.create_registered_model(
+            name, description, dict(tags) if tags else None,
+            self.user if owner is None else owner, task)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """A model with its tags, aliases and latest version number. Raises NotFound."""
+        return self.store.get_registered_model(name)
+
+    def search_registered_models(self, name_like: str | None = None, max_results: int = 1000,
+                                 page_token: str | None = None) -> Page[RegisteredModel]:
+        """One page of models by name; ``name_like`` is a SQL LIKE pattern."""
+        return self.store.search_registered_models(name_like, max_results, page_token)
+
+    def update_registered_model(self, name: str, description: str | None = None,
+                                tags: Mapping[str, Any] | None = None, owner: str | None = None,
+                                task: str | None = None) -> RegisteredModel:
+        """Change the description, owner or task of a model, or merge tags into it."""
+        return self.store.update_registered_model(name, description, dict(tags) if tags else None,
+                                                  owner, task)
+
+    def delete_registered_model(self, name: str) -> RegisteredModel:
+        """Delete a model, its versions and aliases (InvalidState while one is in Production)."""
+        return self.store.delete_registered_model(name)
+
+    def create_model_version(self, name: str, source: str, package_digest: str | None = None,
+                             signature: Mapping[str, Any] | None = None, description: str = "",
+                             tags: Mapping[str, Any] | None = None, card: str = "") -> ModelVersion:
+        """Register the package at ``source`` (``runs:/<run_id>/<path>``) as the next version.
+
+        ``package_digest`` is the sha256 hex digest of the package manifest;
+        ``card`` is the model card in Markdown. The package fields never change
+        afterwards. Raises NotFound for an unknown model or run.
+        """
+        return self.store.create_model_version(
+            name, source, package_digest, dict(signature) if signature is not None else None,
+            description, dict(tags) if tags else None, card)
+
+    def register_model(self, source_uri: str, name: str, package_digest: str | None = None,
+                       signature: Mapping[str, Any] | None = None, description: str = "",
+                       tags: Mapping[str, Any] | None = None, card: str = "") -> ModelVersion:
+        """Register a package under ``name`` as a new version, creating the model if needed.
+
+        ``source_uri`` is ``runs:/<run_id>/<path>`` or any ``models:/`` URI;
+        a version registered from another version points at the same
+        package and keeps its digest and signature unless others are given.
+        """
+        resolved = self.resolve_model_uri(source_uri)
+        if resolved.model_version is not None:
+            package_digest = package_digest or resolved.model_version.package_digest
+            if signature is None:
+                signature = resolved.model_version.signature
+        try:
+            self.store.get_registered_model(name)
+        except NotFound:
+            try:
+                self.create_registered_model(name)
+            except AlreadyExists:  # registered concurrently by someone else
+                pass
+        return self.create_model_version(name, resolved.source, package_digest, signature,
+                                         description, tags, card)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """Raises NotFound."""
+        return self.store.get_model_version(name, version)
+
+    def search_model_versions(self, name: str | None = None, run_id: str | None = None,
+                              stage: ModelStage | str | None = None, max_results: int = 1000,
+                              page_token: str | None = None) -> Page[ModelVersion]:
+        """Versions of one model (newest first) or of all, optionally of one run or in one stage."""
+        return self.store.search_model_versions(name, run_id, stage, max_results, page_token)
+
+    def update_model_version(self, name: str, version: int, description: str | None = None,
+                             tags: Mapping[str, Any] | None = None,
+                             card: str | None = None) -> ModelVersion:
+        """Change a version's description or Markdown card, or merge tags into it.
+
+        Allowed in every stage; through a server, each edit is recorded in the
+        audit trail. The package (source, digest, signature) cannot change.
+        """
+        return self.store.update_model_version(name, version, description,
+                                               dict(tags) if tags else None, card)
+
+    def delete_model_version(self, name: str, version: int) -> ModelVersion:
+        """Delete a version and its aliases (InvalidState in Production); no number is reused."""
+        return self.store.delete_model_version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+        """Create or move an alias (``champion``, ``challenger``...) to a version, atomically."""
+        return self.store.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> AliasChange:
+        """Remove an alias. Raises NotFound if the model has no such alias."""
+        return self.store.delete_alias(name, alias)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at. Raises NotFound."""
+        return self.store.get_model_version_by_alias(name, alias)
+
+    def transition_stage(self, name: str, version: int, stage: ModelStage | str,
+                         archive_existing: bool = False) -> StageTransition:
+        """Move a version to None, Staging, Production or Archived.
+
+        With ``archive_existing`` (Staging or Production only), the other
+        versions in that stage move to Archived in the same transaction; the
+        result lists them in ``archived``.
+        """
+        return self.store.transition_stage(name, version, stage, archive_existing)
+
+    def resolve_model_uri(self, uri: str) -> ResolvedModel:
+        """The run and artifact folder (and the registered version) a model URI names.
+
+        Accepted: ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+        ``models:/<name>/latest``, ``models:/<name>/<stage>`` (Staging or
+        Production) and ``runs:/<run_id>/<path>``. Raises InvalidArgument for
+        a malformed URI, NotFound for a model, version, alias or run that does
+        not exist.
+        """
+        return resolve_model_uri(self.store, uri)
+
+    def get_lineage(self, uri: str) -> LineageGraph:
+        """What a model version (any model URI) or a run (``runs:/<run_id>``) came from and made."""
+        return lineage(self.store, uri)
 
     # audit ---------------------------------------------------------------------------
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,

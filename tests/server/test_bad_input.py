@@ -248,3 +248,128 @@ def test_oversized_batch_body_is_refused_before_it_is_read(
     assert reply.startswith("HTTP/1.1 413"), reply
     assert "TOO_LARGE" in reply
     assert api.get(f"/runs/{run_id}").json()["metrics"] == {}
+
+
+# --- the model registry -------------------------------------------------------------
+
+
+@pytest.fixture
+def model(api: httpx.Client, run_id: str) -> str:
+    """A registered model with one version, registered from ``run_id``."""
+    name = f"model-{uuid.uuid4().hex}"
+    assert api.post("/registered-models", json={"name": name}).status_code == 201
+    r = api.post(f"/registered-models/{name}/versions", json={"source": f"runs:/{run_id}/model"})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def test_bad_registered_models(api: httpx.Client, model: str) -> None:
+    assert "'/' or '@'" in _error(api.post("/registered-models", json={"name": "a/b"}), 400, "INVALID_ARGUMENT")
+    assert "200" in _error(api.post("/registered-models", json={"name": "m" * 201}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/registered-models", json={}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/registered-models", json={"name": 5}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/registered-models", json={"name": "x", "bogus": 1}), 400, "INVALID_ARGUMENT")
+    _error(api.post("/registered-models", json={"name": "x", "tags": {"bad key!": "v"}}), 400,
+           "INVALID_ARGUMENT")
+    _error(api.post("/registered-models", json={"name": model}), 409, "ALREADY_EXISTS")
+    _error(api.get(f"/registered-models/nope-{uuid.uuid4().hex}"), 404, "NOT_FOUND")
+    _error(api.get("/registered-models/a%00b"), 400, "INVALID_ARGUMENT")
+    _error(api.get("/registered-models", params={"max_results": 0}), 400, "INVALID_ARGUMENT")
+    _error(api.get("/registered-models", params={"max_results": "many"}), 400, "INVALID_ARGUMENT")
+    _error(api.get("/registered-models", params={"page_token": "garbage"}), 400, "INVALID_ARGUMENT")
+    _error(api.patch(f"/registered-models/{model}", json={"owner": "o" * 251}), 400, "INVALID_ARGUMENT")
+    _error(api.patch(f"/registered-models/{model}", json={"name": "renamed"}), 400, "INVALID_ARGUMENT")
+    _error(api.patch(f"/registered-models/nope-{uuid.uuid4().hex}", json={}), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("body, status, code, fragment", [
+    ({}, 400, "INVALID_ARGUMENT", "source"),
+    ({"source": "s3://bucket/model"}, 400, "INVALID_ARGUMENT", "runs:/<run_id>/<path>"),
+    ({"source": "runs:/abc/model"}, 400, "INVALID_ARGUMENT", "32 lowercase hex"),
+    ({"source": f"runs:/{'0' * 32}/model"}, 404, "NOT_FOUND", "does not exist"),
+    ({"source": "RUN/model", "package_digest": "zz"}, 400, "INVALID_ARGUMENT", "package_digest"),
+    ({"source": "RUN/model", "package_digest": "AB" * 32}, 400, "INVALID_ARGUMENT", "sha256"),
+    ({"source": "RUN/model", "signature": [1]}, 400, "INVALID_ARGUMENT", "signature"),
+    ({"source": "RUN/../model"}, 400, "INVALID_ARGUMENT", "escapes"),
+    ({"source": "RUN/model", "card": "a\u0000b"}, 400, "INVALID_ARGUMENT", "NUL"),
+    ({"source": "RUN/model", "stage": "Production"}, 400, "INVALID_ARGUMENT", "stage"),
+])
+def test_bad_model_versions_write_nothing(api: httpx.Client, model: str, run_id: str, body: dict,
+                                          status: int, code: str, fragment: str) -> None:
+    if "source" in body:
+        body = {**body, "source": body["source"].replace("RUN", f"runs:/{run_id}")}
+    assert fragment in _error(api.post(f"/registered-models/{model}/versions", json=body), status, code)
+    assert api.get(f"/registered-models/{model}").json()["latest_version"] == 1
+
+
+def test_bad_version_numbers_and_unknown_versions(api: httpx.Client, model: str) -> None:
+    for bad in ("abc", "0", "-1", "99999999999999999999", "1.5"):
+        _error(api.get(f"/registered-models/{model}/versions/{bad}"), 400, "INVALID_ARGUMENT")
+    assert "has no version 7" in _error(api.get(f"/registered-models/{model}/versions/7"), 404, "NOT_FOUND")
+    _error(api.get(f"/registered-models/nope-{uuid.uuid4().hex}/versions/1"), 404, "NOT_FOUND")
+    _error(api.get(f"/registered-models/nope-{uuid.uuid4().hex}/versions"), 404, "NOT_FOUND")
+    _error(api.get("/model-versions", params={"run_id": "not-a-run"}), 400, "INVALID_ARGUMENT")
+    _error(api.get("/model-versions", params={"stage": "Prod"}), 400, "INVALID_ARGUMENT")
+    _error(api.get(f"/registered-models/{model}/versions", params={"max_results": 0}), 400,
+           "INVALID_ARGUMENT")
+
+
+def test_package_fields_cannot_be_patched(api: httpx.Client, model: str) -> None:
+    before = api.get(f"/registered-models/{model}/versions/1").json()
+    for field, value in (("source", "runs:/" + "0" * 32 + "/other"), ("package_digest", "ab" * 32),
+                         ("signature", {}), ("run_id", "0" * 32), ("stage", "Production")):
+        r = api.patch(f"/registered-models/{model}/versions/1", json={field: value})
+        assert field in _error(r, 400, "INVALID_ARGUMENT")
+    assert api.get(f"/registered-models/{model}/versions/1").json() == before
+
+
+def test_bad_aliases(api: httpx.Client, model: str) -> None:
+    alias = f"/registered-models/{model}/aliases"
+    _error(api.put(f"{alias}/champion", json={"version": "1"}), 400, "INVALID_ARGUMENT")
+    _error(api.put(f"{alias}/champion", json={}), 400, "INVALID_ARGUMENT")
+    _error(api.put(f"{alias}/champion", json={"version": 0}), 400, "INVALID_ARGUMENT")
+    assert "has no version 7" in _error(api.put(f"{alias}/champion", json={"version": 7}), 404, "NOT_FOUND")
+    assert "reserved" in _error(api.put(f"{alias}/latest", json={"version": 1}), 400, "INVALID_ARGUMENT")
+    _error(api.put(f"{alias}/1st", json={"version": 1}), 400, "INVALID_ARGUMENT")
+    _error(api.put(f"{alias}/{'a' * 41}", json={"version": 1}), 400, "INVALID_ARGUMENT")
+    _error(api.get(f"{alias}/champion"), 404, "NOT_FOUND")
+    _error(api.delete(f"{alias}/champion"), 404, "NOT_FOUND")
+    assert api.get(f"/registered-models/{model}").json()["aliases"] == {}
+    assert api.put(f"{alias}/champion", json={"version": 1}).json()["previous_version"] is None
+
+
+def test_bad_stage_transitions_and_locked_deletes(api: httpx.Client, model: str) -> None:
+    version = f"/registered-models/{model}/versions/1"
+    _error(api.post(f"{version}:transition", json={"stage": "Prod"}), 400, "INVALID_ARGUMENT")
+    _error(api.post(f"{version}:transition", json={}), 400, "INVALID_ARGUMENT")
+    _error(api.post(f"{version}:transition", json={"stage": "Production", "archive_existing": "yes"}),
+           400, "INVALID_ARGUMENT")
+    assert "archive_existing" in _error(api.post(
+        f"{version}:transition", json={"stage": "Archived", "archive_existing": True}), 400, "INVALID_ARGUMENT")
+    _error(api.post(f"/registered-models/{model}/versions/9:transition", json={"stage": "Staging"}),
+           404, "NOT_FOUND")
+    assert api.get(version).json()["stage"] == "None"
+    assert api.post(f"{version}:transition", json={"stage": "production"}).status_code == 200
+    assert "Production" in _error(api.delete(version), 409, "INVALID_STATE")
+    assert "Production" in _error(api.delete(f"/registered-models/{model}"), 409, "INVALID_STATE")
+    assert api.get(version).json()["stage"] == "Production"
+
+
+def test_bad_model_uris_and_lineage(api: httpx.Client, model: str) -> None:
+    for route in ("/models:resolve", "/lineage"):
+        assert "accepted forms" in _error(api.get(route, params={"uri": "s3://x"}), 400, "INVALID_ARGUMENT")
+        _error(api.get(route, params={"uri": f"models:/{model}"}), 400, "INVALID_ARGUMENT")
+        _error(api.get(route), 400, "INVALID_ARGUMENT")
+        _error(api.get(route, params={"uri": f"models:/{model}/5"}), 404, "NOT_FOUND")
+        _error(api.get(route, params={"uri": f"models:/{model}@champion"}), 404, "NOT_FOUND")
+        assert api.get(route, params={"uri": f"models:/{model}/1"}).status_code == 200
+    _error(api.get("/lineage", params={"uri": "runs:/nope"}), 400, "INVALID_ARGUMENT")
+
+
+def test_registry_routes_are_in_the_openapi_spec(dockyard_server: ServerProcess) -> None:
+    paths = httpx.get(dockyard_server.url + "/openapi.json").json()["paths"]
+    for path in ("/api/v1/registered-models", "/api/v1/registered-models/{name}/versions/{version}",
+                 "/api/v1/registered-models/{name}/aliases/{alias}", "/api/v1/model-versions",
+                 "/api/v1/registered-models/{name}/versions/{version}:transition",
+                 "/api/v1/models:resolve", "/api/v1/lineage"):
+        assert path in paths, path

@@ -1,6 +1,20 @@
 """Pure domain objects of the Dockyard record (no I/O)."""
 
 from dockyard.entities.audit import AuditEvent, AuditEventPage
+from dockyard.entities.registry import (
+    AliasChange,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    ModelStage,
+    ModelVersion,
+    ModelVersionPage,
+    ModelVersionStatus,
+    RegisteredModel,
+    RegisteredModelPage,
+    ResolvedModel,
+    StageTransition,
+)
 from dockyard.entities.tracking import (
     Batch,
     BatchContent,
@@ -26,6 +40,7 @@ from dockyard.entities.tracking import (
 )
 
 __all__ = [
+    "AliasChange",
     "AuditEvent",
     "AuditEventPage",
     "Batch",
@@ -35,18 +50,29 @@ __all__ = [
     "ExperimentPage",
     "FileInfo",
     "FileInfoPage",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
     "Metric",
     "MetricHistory",
+    "ModelStage",
+    "ModelVersion",
+    "ModelVersionPage",
+    "ModelVersionStatus",
     "NewRun",
     "Page",
     "Param",
     "Project",
     "ProjectPage",
+    "RegisteredModel",
+    "RegisteredModelPage",
+    "ResolvedModel",
     "Run",
     "RunPage",
     "RunSource",
     "RunStatus",
     "RunTag",
+    "StageTransition",
     "artifact_location",
     "now_ms",
 ]

@@ -8,6 +8,7 @@ it and not later in a background thread.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -166,3 +167,136 @@ def check_mapping(kind: str, values: Any) -> Mapping[str, Any]:
     if not isinstance(values, Mapping):
         raise InvalidArgument(f"{kind} must be a mapping of key to value, got {type(values).__name__}")
     return values
+
+
+# The model registry ---------------------------------------------------------------------
+# Audit events name a version "<model>/<version>" and an alias "<model>@<alias>"
+# in a 250-character column: model names and aliases are shorter than other names.
+MAX_MODEL_NAME_LENGTH = 200
+MAX_ALIAS_LENGTH = 40
+MAX_VERSION = 2**31 - 1
+MAX_CARD_LENGTH = 200_000
+MAX_SIGNATURE_LENGTH = 1_000_000
+MAX_SHORT_TEXT_LENGTH = 250
+RESERVED_ALIASES = frozenset({"latest"})
+_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+RUNS_SCHEME = "runs:/"
+
+
+def validate_model_name(name: Any) -> str:
+    """A registered model's name: a name that can sit in ``models:/<name>/<version>``."""
+    validate_name("model", name)
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        raise InvalidArgument(
+            f"model name is {len(name)} characters; the limit is {MAX_MODEL_NAME_LENGTH}")
+    if "/" in name or "@" in name:
+        raise InvalidArgument(
+            f"model name {name!r} must not contain '/' or '@': they separate the name from the "
+            "version or alias in models:/<name>/<version> and models:/<name>@<alias>")
+    if name != name.strip():
+        raise InvalidArgument(f"model name {name!r} must not start or end with whitespace")
+    if set(name) == {"."}:
+        raise InvalidArgument(f"model name {name!r} is not allowed")
+    return name
+
+
+def validate_alias(alias: Any) -> str:
+    """An alias: a letter, then letters, digits, ``_`` and ``-``; ``latest`` is reserved."""
+    if not isinstance(alias, str):
+        raise InvalidArgument(f"alias must be a string, got {type(alias).__name__}")
+    if not alias or len(alias) > MAX_ALIAS_LENGTH or not _ALIAS_RE.match(alias):
+        raise InvalidArgument(
+            f"alias {alias[:60]!r} is not valid: use 1 to {MAX_ALIAS_LENGTH} letters, digits, "
+            "'_' and '-', starting with a letter (e.g. champion)")
+    if alias.lower() in RESERVED_ALIASES:
+        raise InvalidArgument(
+            f"alias {alias!r} is reserved (models:/<name>/latest means the newest version)")
+    return alias
+
+
+def validate_version(version: Any) -> int:
+    """A version number: an integer (or a string of digits) from 1 to 2**31 - 1."""
+    if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) < 12:
+        version = int(version)
+    try:
+        n = None if isinstance(version, bool) else operator.index(version)
+    except TypeError:
+        n = None
+    if n is None or not 1 <= n <= MAX_VERSION:
+        raise InvalidArgument(
+            f"model version must be an integer from 1 to {MAX_VERSION}, got {version!r:.40}")
+    return n
+
+
+def validate_digest(digest: Any) -> str | None:
+    """A package digest: None, or a sha256 as 64 lowercase hex characters."""
+    if digest is None:
+        return None
+    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+        raise InvalidArgument(
+            "package_digest must be a sha256 hex digest (64 lowercase hex characters), "
+            f"got {digest!r:.80}")
+    return digest
+
+
+def validate_text(kind: str, value: Any, limit: int = MAX_SHORT_TEXT_LENGTH) -> str:
+    """Free text of at most ``limit`` characters, without NUL (None counts as empty)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{kind} must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidArgument(f"{kind} contains a NUL character")
+    if len(value) > limit:
+        raise InvalidArgument(f"{kind} is {len(value)} characters; the limit is {limit:,}")
+    return value
+
+
+def validate_signature(signature: Any) -> str | None:
+    """A signature (a JSON object, or None), returned as JSON text."""
+    if signature is None:
+        return None
+    if not isinstance(signature, Mapping):
+        raise InvalidArgument(
+            f"signature must be a JSON object or None, got {type(signature).__name__}")
+    import orjson
+
+    try:
+        text = orjson.dumps(dict(signature)).decode()
+    except TypeError as exc:
+        raise InvalidArgument(f"signature is not JSON: {exc}") from None
+    if "\\u0000" in text:
+        raise InvalidArgument("signature contains a NUL character")
+    if len(text) > MAX_SIGNATURE_LENGTH:
+        raise InvalidArgument(
+            f"signature is {len(text):,} characters as JSON; the limit is {MAX_SIGNATURE_LENGTH:,}")
+    return text
+
+
+def validate_run_id(run_id: Any) -> str:
+    """A run id: 32 lowercase hex characters."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidArgument(f"run id {run_id!r:.80} must be 32 lowercase hex characters")
+    return run_id
+
+
+def run_source(uri: Any) -> tuple[str, str]:
+    """``runs:/<run_id>/<path>`` -> (run_id, normalised path). Raises InvalidArgument."""
+    if not isinstance(uri, str) or not uri.startswith(RUNS_SCHEME):
+        raise InvalidArgument(
+            f"{uri!r:.120} is not a run URI; expected runs:/<run_id>/<path>, "
+            "e.g. runs:/<run_id>/model")
+    run_id, _, path = uri[len(RUNS_SCHEME):].partition("/")
+    if not _RUN_ID_RE.match(run_id):
+        raise InvalidArgument(
+            f"{uri!r:.120}: the run id must be 32 lowercase hex characters (runs:/<run_id>/<path>)")
+    if not path.strip("/"):
+        raise InvalidArgument(
+            f"{uri!r:.120} names no folder in the run; expected runs:/<run_id>/<path>, "
+            "e.g. runs:/<run_id>/model")
+    try:
+        return run_id, validate_artifact_path(path)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{uri!r:.120}: {exc.message}") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from dockyard.entities import BatchContent, NewRun, RunStatus
 
@@ -49,3 +51,46 @@ class SearchRuns(_Body):
     order_by: list[str] | None = None
     max_results: int = 1000
     page_token: str | None = None
+
+
+class CreateRegisteredModel(_Body):
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    owner: str = ""
+    task: str = ""
+
+
+class UpdateRegisteredModel(_Body):
+    description: str | None = None
+    tags: dict[str, str] | None = None
+    owner: str | None = None
+    task: str | None = None
+
+
+class CreateModelVersion(_Body):
+    """Register the package at ``source`` (``runs:/<run_id>/<path>``) as the next version."""
+
+    source: str
+    package_digest: str | None = None
+    signature: dict[str, Any] | None = None
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    card: str = ""
+
+
+class UpdateModelVersion(_Body):
+    """Description, tags (merged) and card; the package fields never change."""
+
+    description: str | None = None
+    tags: dict[str, str] | None = None
+    card: str | None = None
+
+
+class SetAlias(_Body):
+    version: StrictInt
+
+
+class TransitionStage(_Body):
+    stage: str | None = Field(description="None, Staging, Production or Archived (any case)")
+    archive_existing: StrictBool = False

@@ -5,6 +5,11 @@ finds who is asking (:func:`actor_of`), runs the handler and, when the change
 succeeded, appends an :class:`~dockyard.entities.AuditEvent`. Later
 capabilities add their writes by using the same route class; a route that
 only reads with POST (a search) says ``openapi_extra={"x-read-only": True}``.
+
+A handler describes its change in ``request.state.audit`` (a small dict);
+it may name the resource with ``request.state.resource_id`` and
+``request.state.resource_type`` when the path and the route's tag do not
+(a model version is ``<name>/<version>``, an alias ``<name>@<alias>``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ def actor_of(request: Request) -> str:
 
 
 def _resource(request: Request, response: Response) -> str | None:
+    named = getattr(request.state, "resource_id", None)
+    if named is not None:
+        return str(named)
     for key in ("run_id", "experiment_id", "project_id"):
         if key in request.path_params:
             return str(request.path_params[key])
@@ -64,7 +72,7 @@ class AuditedRoute(APIRoute):
                     time=now_ms(),
                     actor=actor_of(request),
                     action=action,
-                    resource_type=resource_type,
+                    resource_type=getattr(request.state, "resource_type", None) or resource_type,
                     resource_id=_resource(request, response),
                     request=request.state.audit,
                     status=response.status_code,

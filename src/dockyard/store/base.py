@@ -15,7 +15,8 @@ Error contract, shared by all implementations:
 * ``ServerUnavailable`` (REST only) when the server cannot be reached;
 * ``StoreError`` for failures of the backend itself.
 
-A failed call writes nothing.
+A failed call writes nothing. The registry's operations, which every
+metadata store also has, are in :mod:`dockyard.store.registry`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dockyard.entities import (
     RunStatus,
 )
 from dockyard.errors import InvalidArgument
+from dockyard.store.registry import RegistryStore
 
 DEFAULT_PROJECT = "default"
 MAX_RESULTS_LIMIT = 50_000
@@ -65,8 +67,8 @@ def check_max_points(max_points: Any) -> int | None:
     return n
 
 
-class MetadataStore(ABC):
-    """Projects, experiments, runs, their params/metrics/tags, and audit events."""
+class MetadataStore(RegistryStore, ABC):
+    """Projects, experiments, runs, their params/metrics/tags, audit events, and the registry."""
 
     # projects -------------------------------------------------------------
     @abstractmethod

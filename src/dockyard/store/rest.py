@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dockyard.entities import (
+    AliasChange,
     AuditEvent,
     AuditEventPage,
     Batch,
@@ -14,14 +15,21 @@ from dockyard.entities import (
     Experiment,
     ExperimentPage,
     MetricHistory,
+    ModelStage,
+    ModelVersion,
+    ModelVersionPage,
     Page,
     Project,
     ProjectPage,
+    RegisteredModel,
+    RegisteredModelPage,
     Run,
     RunPage,
     RunSource,
     RunStatus,
+    StageTransition,
 )
+from dockyard.entities import validation as v
 from dockyard.errors import PermissionDenied
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import HttpSession
@@ -141,3 +149,94 @@ class RestMetadataStore(MetadataStore):
         return AuditEventPage.model_validate_json(self._get(
             "/audit-events", resource_type=resource_type, resource_id=resource_id, actor=actor,
             since=since, until=until, max_results=max_results)).items
+
+    # registry
+    # Names, versions and aliases are checked here as well: each must be one path segment.
+    @staticmethod
+    def _model(name: str) -> str:
+        return f"/registered-models/{_q(v.validate_model_name(name))}"
+
+    def _version(self, name: str, version: int) -> str:
+        return f"{self._model(name)}/versions/{v.validate_version(version)}"
+
+    def _alias(self, name: str, alias: str) -> str:
+        return f"{self._model(name)}/aliases/{v.validate_alias(alias)}"
+
+    def create_registered_model(self, name: str, description: str = "",
+                                tags: dict[str, str] | None = None, owner: str = "",
+                                task: str = "") -> RegisteredModel:
+        body = {"name": name, "description": description, "tags": tags or {}, "owner": owner,
+                "task": task}
+        r = self.http.request("POST", "/registered-models", json=body)
+        return RegisteredModel.model_validate_json(r.content)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.model_validate_json(self._get(self._model(name)))
+
+    def search_registered_models(self, name_like: str | None = None, max_results: int = 1000,
+                                 page_token: str | None = None) -> Page[RegisteredModel]:
+        return RegisteredModelPage.model_validate_json(self._get(
+            "/registered-models", name_like=name_like, max_results=max_results,
+            page_token=page_token))
+
+    def update_registered_model(self, name: str, description: str | None = None,
+                                tags: dict[str, str] | None = None, owner: str | None = None,
+                                task: str | None = None) -> RegisteredModel:
+        body = _drop_none({"description": description, "tags": tags, "owner": owner, "task": task})
+        r = self.http.request("PATCH", self._model(name), json=body)
+        return RegisteredModel.model_validate_json(r.content)
+
+    def delete_registered_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.model_validate_json(
+            self.http.request("DELETE", self._model(name)).content)
+
+    def create_model_version(self, name: str, source: str, package_digest: str | None = None,
+                             signature: dict[str, Any] | None = None, description: str = "",
+                             tags: dict[str, str] | None = None, card: str = "") -> ModelVersion:
+        v.validate_signature(signature)  # InvalidArgument here, not a TypeError from the encoder
+        body = _drop_none({"source": source, "package_digest": package_digest,
+                           "signature": signature, "description": description,
+                           "tags": tags or {}, "card": card})
+        r = self.http.request("POST", f"{self._model(name)}/versions", json=body)
+        return ModelVersion.model_validate_json(r.content)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return ModelVersion.model_validate_json(self._get(self._version(name, version)))
+
+    def search_model_versions(self, name: str | None = None, run_id: str | None = None,
+                              stage: ModelStage | str | None = None, max_results: int = 1000,
+                              page_token: str | None = None) -> Page[ModelVersion]:
+        return ModelVersionPage.model_validate_json(self._get(
+            "/model-versions", name=name, run_id=run_id,
+            stage=stage.value if isinstance(stage, ModelStage) else stage,
+            max_results=max_results, page_token=page_token))
+
+    def update_model_version(self, name: str, version: int, description: str | None = None,
+                             tags: dict[str, str] | None = None,
+                             card: str | None = None) -> ModelVersion:
+        body = _drop_none({"description": description, "tags": tags, "card": card})
+        r = self.http.request("PATCH", self._version(name, version), json=body)
+        return ModelVersion.model_validate_json(r.content)
+
+    def delete_model_version(self, name: str, version: int) -> ModelVersion:
+        return ModelVersion.model_validate_json(
+            self.http.request("DELETE", self._version(name, version)).content)
+
+    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+        r = self.http.request("PUT", self._alias(name, alias),
+                              json={"version": version})
+        return AliasChange.model_validate_json(r.content)
+
+    def delete_alias(self, name: str, alias: str) -> AliasChange:
+        r = self.http.request("DELETE", self._alias(name, alias))
+        return AliasChange.model_validate_json(r.content)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return ModelVersion.model_validate_json(self._get(self._alias(name, alias)))
+
+    def transition_stage(self, name: str, version: int, stage: ModelStage | str,
+                         archive_existing: bool = False) -> StageTransition:
+        body = {"stage": stage.value if isinstance(stage, ModelStage) else stage,
+                "archive_existing": archive_existing}
+        r = self.http.request("POST", f"{self._version(name, version)}:transition", json=body)
+        return StageTransition.model_validate_json(r.content)

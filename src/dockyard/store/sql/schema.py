@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -26,6 +27,7 @@ metadata = MetaData()
 
 ID = String(32)
 KEY = String(250)
+MODEL_NAME = String(200)
 
 projects = Table(
     "projects",
@@ -148,4 +150,63 @@ audit_events = Table(
     Index("ix_audit_resource", "resource_type", "resource_id"),
     Index("ix_audit_actor_time", "actor", "time"),
     Index("ix_audit_time", "time"),
+)
+
+# The model registry. A model's name is its key (names are permanent);
+# last_version is the highest number ever given, so numbers are never reused.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", MODEL_NAME, primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("owner", String(250), nullable=False, default=""),
+    Column("task", String(250), nullable=False, default=""),
+    Column("last_version", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", MODEL_NAME, ForeignKey("registered_models.name"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", MODEL_NAME, ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("package_digest", String(64)),
+    Column("signature", Text),
+    Column("stage", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("card", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", MODEL_NAME, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", MODEL_NAME, primary_key=True),
+    Column("alias", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
 )

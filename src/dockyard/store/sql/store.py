@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import threading
@@ -44,10 +43,12 @@ from dockyard.errors import (
     NotFound,
     StoreError,
 )
-from dockyard.store.base import DEFAULT_PROJECT, MAX_RESULTS_LIMIT, MetadataStore, check_max_points
+from dockyard.store.base import DEFAULT_PROJECT, MetadataStore, check_max_points
 from dockyard.store.names import generate_run_name
 from dockyard.store.search import parse_filter, parse_order_by
 from dockyard.store.sql import engine as engines
+from dockyard.store.sql.common import check_max_results, decode_token, encode_token, unique_name
+from dockyard.store.sql.registry import SqlRegistryMixin
 from dockyard.store.sql.schema import (
     audit_events,
     experiment_tags,
@@ -122,48 +123,11 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or not 0 <= offset <= 10**12:
-            raise ValueError
-        return offset
-    except Exception:
-        raise InvalidArgument(
-            "page_token is not valid; pass the next_page_token of a previous page unchanged"
-        ) from None
-
-
-@contextmanager
-def _unique_name(message: str) -> Iterator[None]:
-    """Report a unique-name violation as AlreadyExists.
-
-    The unique constraint is the one check: unlike a SELECT before the insert,
-    it also sees a concurrent writer's uncommitted row (PostgreSQL).
-    """
-    try:
-        yield
-    except IntegrityError as exc:
-        raise AlreadyExists(message) from exc
-
-
 class _AlreadyApplied(Exception):
     """A concurrent writer applied the same batch_id first; unwinds our transaction."""
 
 
-def _max_results(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS_LIMIT:
-        raise InvalidArgument(f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}")
-    return n
-
-
-class SqlMetadataStore(MetadataStore):
+class SqlMetadataStore(SqlRegistryMixin, MetadataStore):
     """The metadata store on SQLAlchemy 2 Core.
 
     ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or
@@ -229,7 +193,7 @@ class SqlMetadataStore(MetadataStore):
         # The default project exists from the start, so its name is always taken.
         self._default_project()
         with self._write() as conn:
-            with _unique_name(f"project {name!r} already exists"):
+            with unique_name(f"project {name!r} already exists"):
                 conn.execute(projects.insert().values(**row))
         return Project(**row)
 
@@ -304,7 +268,7 @@ class SqlMetadataStore(MetadataStore):
         with self._write() as conn:
             if conn.execute(select(projects.c.id).where(projects.c.id == project_id)).first() is None:
                 raise NotFound(f"project {project_id!r} does not exist")
-            with _unique_name(f"experiment {name!r} already exists in this project"):
+            with unique_name(f"experiment {name!r} already exists in this project"):
                 conn.execute(experiments.insert().values(**row))
             if tag_items:
                 conn.execute(experiment_tags.insert(), [
@@ -330,8 +294,8 @@ class SqlMetadataStore(MetadataStore):
 
     def search_experiments(self, project_id: str | None = None, name_like: str | None = None,
                            max_results: int = 1000, page_token: str | None = None) -> Page[Experiment]:
-        limit = _max_results(max_results)
-        offset = _decode_token(page_token)
+        limit = check_max_results(max_results)
+        offset = decode_token(page_token)
         query = select(experiments)
         if project_id:
             query = query.where(experiments.c.project_id == project_id)
@@ -341,7 +305,7 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
             items = self._experiments_from_rows(conn, rows[:limit])
-        token = _encode_token(offset + limit) if len(rows) > limit else None
+        token = encode_token(offset + limit) if len(rows) > limit else None
         return ExperimentPage(items=items, next_page_token=token)
 
     def update_experiment(self, experiment_id: str, name: str | None = None,
@@ -358,7 +322,7 @@ class SqlMetadataStore(MetadataStore):
                 select(experiments).where(experiments.c.id == experiment_id)).mappings().first()
             if current is None:
                 raise NotFound(f"experiment {experiment_id!r} does not exist")
-            with _unique_name(f"experiment {name!r} already exists in this project"):
+            with unique_name(f"experiment {name!r} already exists in this project"):
                 conn.execute(
                     experiments.update().where(experiments.c.id == experiment_id).values(**values))
             if tag_items:
@@ -657,8 +621,8 @@ class SqlMetadataStore(MetadataStore):
                      columns: Sequence[str]) -> tuple[list[Any], str | None]:
         """``columns`` of one page of matching runs, in order, and the next page's token."""
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-        limit = _max_results(max_results)
-        offset = _decode_token(page_token)
+        limit = check_max_results(max_results)
+        offset = decode_token(page_token)
         if not ids:
             return [], None
         if len(ids) > MAX_SEARCH_EXPERIMENTS:
@@ -668,7 +632,7 @@ class SqlMetadataStore(MetadataStore):
                                    parse_order_by(list(order_by) if order_by else None),
                                    limit + 1, offset, columns)
         rows = self._sql(conn, sql, tuple(args)).fetchall()
-        return rows[:limit], (_encode_token(offset + limit) if len(rows) > limit else None)
+        return rows[:limit], (encode_token(offset + limit) if len(rows) > limit else None)
 
     # audit ----------------------------------------------------------------------
     def record_audit_event(self, event: AuditEvent) -> AuditEvent:
@@ -685,7 +649,7 @@ class SqlMetadataStore(MetadataStore):
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
-        limit = _max_results(max_results)
+        limit = check_max_results(max_results)
         conds = []
         if resource_type:
             conds.append(audit_events.c.resource_type == resource_type)
