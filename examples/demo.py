@@ -1,4 +1,4 @@
-"""The Dockyard demo: train real models, track them, find the best one.
+"""The Dockyard demo: train real models, track them, register the best one, load it back.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -24,6 +24,7 @@ from sklearn.model_selection import train_test_split
 import dockyard
 
 EXPERIMENT = "breast-cancer"
+MODEL = "breast-cancer-gbm"
 CANDIDATES = [
     {"n_estimators": 60, "max_depth": 1, "learning_rate": 0.3},
     {"n_estimators": 120, "max_depth": 2, "learning_rate": 0.1},
@@ -58,17 +59,19 @@ def train_one(params: dict, data: tuple, workdir: Path) -> None:
         report.write_text(json.dumps({"confusion_matrix": confusion_matrix(y_val, pred).tolist()}))
         dockyard.log_artifact(report, "evaluation")
         importances = workdir / "feature_importances.csv"
-        names = load_breast_cancer().feature_names
+        names = x_train.columns
         order = np.argsort(model.feature_importances_)[::-1]
         importances.write_text("feature,importance\n" + "\n".join(
             f"{names[i]},{model.feature_importances_[i]:.6f}" for i in order))
         dockyard.log_artifact(importances, "evaluation")
+        # The package: model, signature from the example, pinned requirements, checksums.
+        dockyard.log_model(model, "model", input_example=x_val[:5])
 
 
 def main() -> None:
     console.rule("[bold]Dockyard demo")
     console.print(f"tracking to [bold]{dockyard.get_tracking_uri()}[/]")
-    x, y = load_breast_cancer(return_X_y=True)
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
     data = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
     dockyard.set_experiment(EXPERIMENT)
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,9 +94,21 @@ def main() -> None:
                       f"{run.metrics['auc'].value:.4f}", f"{run.metrics['accuracy'].value:.4f}",
                       f"{run.metrics['val_loss'].value:.4f}")
     console.print(table)
-    if best:
-        console.print(f"best run: [bold]{best[0].name}[/] ({best[0].id})")
-        console.print(f"  try: dockyard runs show {best[0].id}")
+    if not best:
+        return
+    console.print(f"best run: [bold]{best[0].name}[/] ({best[0].id})")
+    console.print(f"  try: dockyard runs show {best[0].id}")
+
+    version = dockyard.register_model(f"runs:/{best[0].id}/model", MODEL,
+                                      description="Gradient boosting on the breast-cancer data")
+    dockyard.set_alias(MODEL, "champion", version.version)
+    console.print(f"registered [bold]{MODEL}[/] version {version.version} as champion "
+                  f"(package sha256 {version.package_digest[:12]}...)")
+    champion = dockyard.load_model(f"models:/{MODEL}@champion")
+    x_val = data[1]
+    rows = x_val[:3].to_dict("records")  # plain records work as well as a DataFrame
+    console.print(f"champion predicts {champion.predict(rows).tolist()} for 3 validation rows")
+    console.print(f"  try: dockyard models show models:/{MODEL}@champion")
 
 
 if __name__ == "__main__":

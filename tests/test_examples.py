@@ -28,3 +28,10 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     assert len(history) == int(runs[0].params["n_estimators"])
     assert {f.path for f in client.list_artifacts(runs[0].id, "evaluation")} >= {
         "evaluation/feature_importances.csv"}
+    champion = client.get_model_version_by_alias("breast-cancer-gbm", "champion")
+    best = [r for r in runs if r.params["max_depth"] in ("2", "3")][0]
+    assert champion.source == f"runs:/{best.id}/model" and len(champion.package_digest) == 64
+    assert "champion predicts" in out.stdout
+    model = client.load_model("models:/breast-cancer-gbm@champion")
+    assert model.manifest.run_id == best.id
+    assert model.signature is not None and model.signature.inputs[0].name == "mean radius"

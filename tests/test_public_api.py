@@ -9,8 +9,8 @@ import dockyard
 EXPECTED = {
     "ActiveRun", "Client", "DockyardError", "Experiment", "Metric", "Run", "RunStatus",
     "__version__", "active_run", "end_run", "flush", "get_run", "get_tracking_uri",
-    "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_param", "log_params",
-    "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+    "load_model", "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_model",
+    "log_param", "log_params", "register_model", "search_runs", "set_alias", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
 }
 
 

@@ -14,13 +14,17 @@ from dockyard.train.fluent import (
     flush,
     get_run,
     get_tracking_uri,
+    load_model,
     log_artifact,
     log_artifacts,
     log_metric,
     log_metrics,
+    log_model,
     log_param,
     log_params,
+    register_model,
     search_runs,
+    set_alias,
     set_experiment,
     set_tag,
     set_tags,
@@ -42,16 +46,30 @@ __all__ = [
     "flush",
     "get_run",
     "get_tracking_uri",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "register_model",
     "search_runs",
+    "set_alias",
     "set_experiment",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``dockyard.models`` (the package format) is imported on first use: it
+    # brings in numpy and pandas, which tracking alone does not need.
+    if name == "models":
+        import importlib
+
+        return importlib.import_module("dockyard.models")
+    raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dockyard.config import get_settings, is_http_uri
@@ -45,6 +45,10 @@ from dockyard.manage.uris import resolve_model_uri
 from dockyard.store import MetadataStore, open_metadata_store
 from dockyard.store.artifacts import ArtifactStore, artifact_store_for
 from dockyard.store.artifacts.base import Progress, ScopedArtifactStore
+
+if TYPE_CHECKING:
+    from dockyard.manage.packages import ModelInfo
+    from dockyard.models import LoadedModel
 
 
 class Client:
@@ -325,20 +329,19 @@ class Client:
             name, source, package_digest, dict(signature) if signature is not None else None,
             description, dict(tags) if tags else None, card)
 
-    def register_model(self, source_uri: str, name: str, package_digest: str | None = None,
-                       signature: Mapping[str, Any] | None = None, description: str = "",
+    def register_model(self, source_uri: str, name: str, description: str = "",
                        tags: Mapping[str, Any] | None = None, card: str = "") -> ModelVersion:
-        """Register a package under ``name`` as a new version, creating the model if needed.
+        """Register a logged package under ``name`` as a new version, creating the model if needed.
 
-        ``source_uri`` is ``runs:/<run_id>/<path>`` or any ``models:/`` URI;
-        a version registered from another version points at the same
-        package and keeps its digest and signature unless others are given.
+        ``source_uri`` is ``runs:/<run_id>/<path>`` (what :meth:`log_model`
+        returns) or any ``models:/`` URI, whose version's package the new
+        version shares. The version records the package digest and signature
+        read from its manifest. Raises NotFound when no package is there.
         """
+        from dockyard.manage.packages import read_logged_manifest
+
         resolved = self.resolve_model_uri(source_uri)
-        if resolved.model_version is not None:
-            package_digest = package_digest or resolved.model_version.package_digest
-            if signature is None:
-                signature = resolved.model_version.signature
+        manifest, digest = read_logged_manifest(self, resolved)
         try:
             self.store.get_registered_model(name)
         except NotFound:
@@ -346,8 +349,36 @@ class Client:
                 self.create_registered_model(name)
             except AlreadyExists:  # registered concurrently by someone else
                 pass
-        return self.create_model_version(name, resolved.source, package_digest, signature,
+        return self.create_model_version(name, resolved.source, digest, manifest.signature,
                                          description, tags, card)
+
+    # model packages --------------------------------------------------------------------
+    def log_model(self, run_id: str, model: Any, artifact_path: str = "model",
+                  **save_options: Any) -> ModelInfo:
+        """Save ``model`` as a package into the run's artifacts; returns its ``runs:/`` URI and digest.
+
+        ``save_options`` are those of :func:`dockyard.models.save`
+        (``input_example``, ``signature``, ``requirements``, ``flavor`` ...).
+        """
+        from dockyard.manage.packages import log_model
+
+        return log_model(self, run_id, model, artifact_path, **save_options)
+
+    def download_model(self, uri: str, dst_path: str | Path | None = None) -> Path:
+        """Fetch the package a model URI names; into the model cache when ``dst_path`` is None."""
+        from dockyard.manage.packages import download_model
+
+        return download_model(self, uri, dst_path)
+
+    def load_model(self, uri: str | Path, *, trust: bool | None = None) -> LoadedModel:
+        """Load a model from a ``models:/`` or ``runs:/`` URI, or a local package folder.
+
+        Packages from the record are trusted and pinned to their registered
+        digest; a local folder needs ``trust=True`` if its format runs code on load.
+        """
+        from dockyard.manage.packages import load_model
+
+        return load_model(self, uri, trust=trust)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """Raises NotFound."""

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from sklearn.dummy import DummyClassifier
 
 from dockyard.client import Client
 from dockyard.entities import (
@@ -462,13 +464,18 @@ class RegistryStoreContract:
     def test_register_model_through_the_client(self, store: MetadataStore, run: Run) -> None:
         client = Client(store=store)
         name = model_name()
-        v1 = client.register_model(f"runs:/{run.id}/model", name, DIGEST, SIGNATURE)
-        assert (v1.name, v1.version, v1.package_digest) == (name, 1, DIGEST)
+        with pytest.raises(NotFound, match="no model package at runs:/.*log one"):
+            client.register_model(f"runs:/{run.id}/model", name)
+        model = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
+        info = client.log_model(run.id, model, "model", input_example=np.zeros((2, 2)))
+        v1 = client.register_model(info.uri, name)
+        assert (v1.name, v1.version, v1.package_digest) == (name, 1, info.package_digest)
+        assert v1.signature == info.signature and v1.signature is not None
         assert client.get_registered_model(name).owner == client.user
         copy = client.register_model(f"models:/{name}/1", other := model_name(), description="c")
         assert (copy.name, copy.source, copy.package_digest, copy.signature) == (
-            other, v1.source, DIGEST, SIGNATURE)
-        assert client.register_model(f"runs:/{run.id}/model", name).version == 2
+            other, v1.source, v1.package_digest, v1.signature)
+        assert client.register_model(info.uri, name).version == 2
 
     def test_lineage_of_a_version(self, store: MetadataStore, model: str, run: Run) -> None:
         client = Client(store=store)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,9 +85,9 @@ def test_manifest_is_readable_yaml_with_every_field(package: Path, pipeline: Pip
     assert document["loader"] == {
         "module": "dockyard.models.flavors.sklearn",
         "format": "skops",
-        "options": {"untrusted_types": []},
+        "options": {"untrusted_types": [], "trusted_copy": "model.joblib"},
     }
-    assert document["model_files"] == ["model.skops"]
+    assert document["model_files"] == ["model.skops", "model.joblib"]
     size = {"name": "size", "dtype": "string", "nullable": False}
     assert document["signature"]["inputs"]["columns"][-1] == size
     assert document["signature"]["outputs"] == {
@@ -99,10 +100,12 @@ def test_manifest_is_readable_yaml_with_every_field(package: Path, pipeline: Pip
     assert document["created_at"].endswith("Z")
     assert document["executes_code_on_load"] is False
     assert document["metadata"] == {}
-    assert sorted(document["files"]) == ["input_example.json", "model.skops", "requirements.txt"]
+    assert sorted(document["files"]) == [
+        "input_example.json", "model.joblib", "model.skops", "requirements.txt"]
     for name, digest in document["files"].items():
         assert hashlib.sha256((package / name).read_bytes()).hexdigest() == digest
-    names = ["dockyard-model.yaml", "input_example.json", "model.skops", "requirements.txt"]
+    names = ["dockyard-model.yaml", "input_example.json", "model.joblib", "model.skops",
+             "requirements.txt"]
     assert sorted(p.name for p in package.iterdir()) == names
     assert read_manifest(package) == read_manifest(package / "dockyard-model.yaml")
 
@@ -112,8 +115,9 @@ def test_requirements_are_pinned_and_only_what_the_model_uses(package: Path) -> 
     assert (package / "requirements.txt").read_text().splitlines() == requirements
     assert f"scikit-learn=={importlib.metadata.version('scikit-learn')}" in requirements
     assert f"skops=={importlib.metadata.version('skops')}" in requirements
+    assert f"joblib=={importlib.metadata.version('joblib')}" in requirements
     names = {line.split("==")[0].lower() for line in requirements}
-    assert names <= {"scikit-learn", "skops", "numpy", "scipy", "pandas"}
+    assert names <= {"scikit-learn", "skops", "joblib", "numpy", "scipy", "pandas"}
     for unrelated in ("fastapi", "torch", "xgboost", "lightgbm", "sqlalchemy", "dockyard"):
         assert unrelated not in names
 
@@ -302,6 +306,42 @@ def test_joblib_package_from_a_local_folder_needs_trust(
     assert info.value.error_code == "UNTRUSTED_MODEL" and info.value.http_status == 403
     model = load(tmp_path / "m", trust=True)
     np.testing.assert_array_equal(model.predict(X), pipeline.predict(X))
+
+
+class _TouchOnLoad:
+    """Unpickling this creates a file: proof that a pickle was read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_only_a_trusted_load_reads_the_joblib_copy(tmp_path: Path, pipeline: Pipeline,
+                                                   iris: Any) -> None:
+    X, _ = iris
+    save(pipeline, tmp_path / "m", input_example=X.head(2))
+    marker = tmp_path / "unpickled"
+    joblib.dump(_TouchOnLoad(marker), tmp_path / "m" / "model.joblib")
+    manifest_file = tmp_path / "m" / "dockyard-model.yaml"
+    document = yaml.safe_load(manifest_file.read_text())
+    document["files"]["model.joblib"] = hashlib.sha256(
+        (tmp_path / "m" / "model.joblib").read_bytes()).hexdigest()
+    manifest_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    loaded = load(tmp_path / "m")  # untrusted: the skops file, which runs no code
+    np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
+    assert not marker.exists()
+    load(tmp_path / "m", trust=True)  # trusted: the fast joblib copy
+    assert marker.exists()
+
+
+def test_skops_alone_on_request(tmp_path: Path, pipeline: Pipeline, iris: Any) -> None:
+    X, _ = iris
+    manifest = save(pipeline, tmp_path / "m", serialization="skops")
+    assert manifest.model_files == ["model.skops"] and "trusted_copy" not in manifest.loader.options
+    np.testing.assert_array_equal(load(tmp_path / "m", trust=True).predict(X), pipeline.predict(X))
 
 
 def test_the_manifest_cannot_talk_its_way_past_the_trust_rule(

@@ -87,6 +87,16 @@ class UpdateModelVersion(_Body):
     card: str | None = None
 
 
+class RegisterModel(_Body):
+    """Register the logged package a model URI names under ``name`` (created if new)."""
+
+    source: str = Field(description="runs:/<run_id>/<path> or a models:/ URI")
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    card: str = ""
+
+
 class SetAlias(_Body):
     version: StrictInt
 

@@ -20,13 +20,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.client import Client
 from dockyard.config import get_settings
 from dockyard.entities import (
+    AliasChange,
     Experiment,
     Metric,
+    ModelVersion,
     NewRun,
     Param,
     Run,
@@ -41,6 +43,10 @@ from dockyard.store.names import generate_run_name
 from dockyard.train.logger import BatchLogger
 from dockyard.train.source import capture_source
 from dockyard.train.spool import Spool
+
+if TYPE_CHECKING:
+    from dockyard.manage.packages import ModelInfo
+    from dockyard.models import LoadedModel
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -284,6 +290,39 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
     run_id = _run_id()
     flush()
     return _client().log_artifacts(run_id, local_dir, artifact_path)
+
+
+def log_model(model: Any, artifact_path: str = "model", **save_options: Any) -> ModelInfo:
+    """Save ``model`` as a package into the active run's artifacts.
+
+    ``save_options`` are those of :func:`dockyard.models.save`: pass
+    ``input_example`` to record a signature and an example. Returns a
+    ModelInfo whose ``uri`` (``runs:/<run_id>/model``) registers or loads it.
+    """
+    run_id = _run_id()
+    flush()
+    return _client().log_model(run_id, model, artifact_path, **save_options)
+
+
+def register_model(model_uri: str, name: str, *, description: str = "",
+                   tags: Mapping[str, Any] | None = None, card: str = "") -> ModelVersion:
+    """Register the package at ``model_uri`` as the next version of ``name`` (created if new)."""
+    flush()
+    return _client().register_model(model_uri, name, description, tags, card)
+
+
+def set_alias(name: str, alias: str, version: int) -> AliasChange:
+    """Point ``alias`` (``champion``, ``challenger`` ...) of model ``name`` at ``version``."""
+    return _client().set_alias(name, alias, version)
+
+
+def load_model(model_uri: str | Path, *, trust: bool | None = None) -> LoadedModel:
+    """Load a model from ``models:/name/3``, ``models:/name@alias``, ``runs:/<id>/model`` or a folder.
+
+    The returned model's ``predict`` takes a DataFrame, a dict of columns, a
+    list of records or a numpy array, checked against the signature.
+    """
+    return _client().load_model(model_uri, trust=trust)
 
 
 def flush(timeout: float | None = None) -> None:

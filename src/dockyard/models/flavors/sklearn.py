@@ -5,8 +5,15 @@ caller allows. Dockyard allows classes of scikit-learn, NumPy and SciPy by
 itself; any other type in the file (a custom transformer, a user function)
 needs the package to come from the store it was logged to, or ``trust=True``.
 
+By default a package also holds a joblib copy of the same estimator,
+``model.joblib``, which loads several times faster than skops but is pickle:
+it is read only by a trusted load (a package from the registry or run it was
+logged to, or ``trust=True``), after every file's checksum is verified. An
+untrusted load reads the skops file. ``serialization="skops"`` writes the
+skops file alone.
+
 When skops cannot save an estimator (or ``serialization="joblib"`` is asked
-for), the model is saved with joblib, which is pickle: the package is marked
+for), the model is saved with joblib only: the package is marked
 ``executes_code_on_load`` and the trust rule applies to it as a whole.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import json
 import warnings
 import zipfile
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
     from dockyard.models.package import ModelManifest
 
 _FORMATS = ("skops", "joblib")
+_TRUSTED_COPY = "model.joblib"
 _SAFE_MODULES = ("sklearn", "numpy", "scipy")
 
 
@@ -52,11 +61,19 @@ class SklearnFlavor(Flavor):
             raise InvalidArgument(
                 f"the sklearn flavor saves with 'skops' or 'joblib', not {asked!r}"
             )
+        joblib = import_engine("joblib", self.extra)
         if asked != "joblib":
             reason = _save_skops(model, directory / "model.skops")
             if reason is None:
                 untrusted = _untrusted_types(directory / "model.skops")
-                return SavedModel(["model.skops"], "skops", {"untrusted_types": untrusted})
+                options: dict[str, Any] = {"untrusted_types": untrusted}
+                files = ["model.skops"]
+                if asked is None:
+                    _dump_joblib(joblib, model, directory / _TRUSTED_COPY)
+                    options["trusted_copy"] = _TRUSTED_COPY
+                    files.append(_TRUSTED_COPY)
+                return SavedModel(files, "skops", options,
+                                  requirements=_pins("joblib") if asked is None else [])
             (directory / "model.skops").unlink(missing_ok=True)
             if asked == "skops":
                 raise InvalidArgument(f"skops cannot save this model: {reason}")
@@ -67,21 +84,17 @@ class SklearnFlavor(Flavor):
                 UserWarning,
                 stacklevel=3,
             )
-        joblib = import_engine("joblib", self.extra)
-        try:
-            joblib.dump(model, directory / "model.joblib")
-        except Exception as exc:
-            raise InvalidArgument(
-                f"cannot save this model with joblib either: {type(exc).__name__}: {exc}; "
-                "define functions and classes the model uses at module level (not lambdas "
-                "or local functions)"
-            ) from exc
+        _dump_joblib(joblib, model, directory / "model.joblib")
         return SavedModel(["model.joblib"], "joblib", executes_code_on_load=True)
 
     def load(self, directory: Path, manifest: ModelManifest, *, trust: bool) -> Any:
         fmt = manifest.loader.format
         self.check_format(fmt, _FORMATS)
         path = directory / manifest.model_files[0]
+        copy = manifest.loader.options.get("trusted_copy")
+        if fmt == "skops" and trust and copy in manifest.model_files:
+            # The package was verified before this is called; a trusted load may read pickle.
+            path, fmt = directory / copy, "joblib"
         if fmt == "joblib":
             return import_engine("joblib", self.extra).load(path)
         sio = import_engine("skops.io", self.extra)
@@ -119,6 +132,21 @@ class SklearnFlavor(Flavor):
 
     def predict_proba(self, model: Any, data: Any) -> Any:
         return model.predict_proba(_as_fitted(model, data))
+
+
+def _dump_joblib(joblib: Any, model: Any, path: Path) -> None:
+    try:
+        joblib.dump(model, path)
+    except Exception as exc:
+        raise InvalidArgument(
+            f"cannot save this model with joblib: {type(exc).__name__}: {exc}; "
+            "define functions and classes the model uses at module level (not lambdas "
+            "or local functions)"
+        ) from exc
+
+
+def _pins(*names: str) -> list[str]:
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
 
 
 def _as_fitted(model: Any, data: Any) -> Any:

@@ -24,6 +24,7 @@ from dockyard.server.deps import client_of, json_response
 from dockyard.server.schemas import (
     CreateModelVersion,
     CreateRegisteredModel,
+    RegisterModel,
     SetAlias,
     TransitionStage,
     UpdateModelVersion,
@@ -107,6 +108,16 @@ def create_model_version(name: str, body: CreateModelVersion, request: Request) 
         name, body.source, body.package_digest, body.signature, body.description, body.tags,
         body.card)
     _audit(request, f"{name}/{mv.version}",
+           {"source": mv.source, "run_id": mv.run_id, "package_digest": mv.package_digest})
+    return json_response(mv, 201)
+
+
+@router.post("/models:register", tags=VERSIONS, response_model=ModelVersion, status_code=201,
+             summary="Register a logged package; its digest and signature are read from it")
+def register_model(body: RegisterModel, request: Request) -> Response:
+    mv = client_of(request).register_model(body.source, body.name, body.description, body.tags,
+                                           body.card)
+    _audit(request, f"{mv.name}/{mv.version}",
            {"source": mv.source, "run_id": mv.run_id, "package_digest": mv.package_digest})
     return json_response(mv, 201)
 
