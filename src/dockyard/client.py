@@ -342,6 +342,13 @@ class Client:
 
         resolved = self.resolve_model_uri(source_uri)
         manifest, digest = read_logged_manifest(self, resolved)
+        # Checked before the model is created, so that a refused version leaves nothing behind.
+        v.validate_model_name(name)
+        v.validate_description(description)
+        v.validate_text("card", card, v.MAX_CARD_LENGTH)
+        for key, value in v.check_mapping("tags", tags or {}).items():
+            v.validate_key("tag", key)
+            v.tag_value(key, value)
         try:
             self.store.get_registered_model(name)
         except NotFound:

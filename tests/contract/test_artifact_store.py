@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.client import Client
 from dockyard.errors import InvalidArgument, MissingExtra, NotFound
 from dockyard.store.artifacts import (
     ArtifactStore,
@@ -25,7 +26,6 @@ from dockyard.store.artifacts import (
     artifact_store_for,
 )
 from dockyard.store.artifacts import s3 as s3_module
-from dockyard.client import Client
 from dockyard.store.artifacts.base import CHUNK_SIZE, ScopedArtifactStore
 from tests.services.server import ServerProcess
 

@@ -16,7 +16,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -29,9 +28,9 @@ from dockyard.entities import (
     NewRun,
     Param,
     Run,
+    RunPage,
     RunSource,
     RunStatus,
-    RunPage,
     RunTag,
     now_ms,
 )
@@ -47,9 +46,12 @@ from dockyard.errors import (
 )
 from dockyard.store.base import DEFAULT_PROJECT, MAX_POINTS_LIMIT, MAX_RESULTS_LIMIT, MetadataStore
 from dockyard.store.http import USER_HEADER
-from dockyard.store.rest import RestMetadataStore
-from dockyard.store.sql import SqlMetadataStore
-from tests.services.server import ServerProcess
+from tests.contract.backends import (
+    InMemorySqliteBackend,
+    PostgresBackend,
+    RestBackend,
+    SqliteBackend,
+)
 
 T0 = 1_700_000_000_000
 """Start times of the search fixture (ms); fixed so that filters can name them."""
@@ -1416,49 +1418,22 @@ class MetadataStoreContract:
         assert store.get_run(run.id).status is RunStatus.FINISHED
 
 
-class TestSqliteStore(MetadataStoreContract):
-    """The embedded default: a SQLite file in WAL mode."""
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore(f"sqlite:///{tmp_path}/x.db")
-        yield store
-        store.close()
+class TestSqliteStore(SqliteBackend, MetadataStoreContract):
+    pass
 
 
-class TestInMemorySqliteStore(MetadataStoreContract):
-    """The in-memory store: the same SQL over ``sqlite://``."""
-
-    @pytest.fixture
-    def store(self) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore("sqlite://")
-        yield store
-        store.close()
+class TestInMemorySqliteStore(InMemorySqliteBackend, MetadataStoreContract):
+    pass
 
 
-@pytest.mark.postgres
-class TestPostgresStore(MetadataStoreContract):
-    """PostgreSQL, on a throwaway cluster; each test gets an empty database."""
-
-    @pytest.fixture
-    def store(self, postgres_uri: str) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore(postgres_uri)
-        yield store
-        store.close()
+class TestPostgresStore(PostgresBackend, MetadataStoreContract):
+    pass
 
 
-class TestRestStore(MetadataStoreContract):
-    """The same contract over HTTP, against a live server shared by every test.
-
-    Clients cannot write audit events (the server records its own), so the
+class TestRestStore(RestBackend, MetadataStoreContract):
+    """Clients cannot write audit events (the server records its own), so the
     tests that record arbitrary events are replaced by ones that check that.
     """
-
-    @pytest.fixture
-    def store(self, dockyard_server: ServerProcess) -> Iterator[MetadataStore]:
-        store = RestMetadataStore(dockyard_server.url, user=unique("rest-user"))
-        yield store
-        store.close()
 
     def test_record_audit_event(self, store: MetadataStore) -> None:
         with pytest.raises(PermissionDenied):

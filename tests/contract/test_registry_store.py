@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +31,12 @@ from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFou
 from dockyard.manage.uris import parse_model_uri
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import USER_HEADER
-from dockyard.store.rest import RestMetadataStore
-from dockyard.store.sql import SqlMetadataStore
+from tests.contract.backends import (
+    InMemorySqliteBackend,
+    PostgresBackend,
+    RestBackend,
+    SqliteBackend,
+)
 from tests.contract.test_metadata_store import assert_each_raises, in_threads, unique
 from tests.services.server import ServerProcess
 
@@ -580,39 +582,20 @@ def test_a_uri_must_be_a_string() -> None:
 
 
 # backends ---------------------------------------------------------------------------------------
-class TestSqliteRegistry(RegistryStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore(f"sqlite:///{tmp_path}/x.db")
-        yield store
-        store.close()
+class TestSqliteRegistry(SqliteBackend, RegistryStoreContract):
+    pass
 
 
-class TestInMemorySqliteRegistry(RegistryStoreContract):
-    @pytest.fixture
-    def store(self) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore("sqlite://")
-        yield store
-        store.close()
+class TestInMemorySqliteRegistry(InMemorySqliteBackend, RegistryStoreContract):
+    pass
 
 
-@pytest.mark.postgres
-class TestPostgresRegistry(RegistryStoreContract):
-    @pytest.fixture
-    def store(self, postgres_uri: str) -> Iterator[MetadataStore]:
-        store = SqlMetadataStore(postgres_uri)
-        yield store
-        store.close()
+class TestPostgresRegistry(PostgresBackend, RegistryStoreContract):
+    pass
 
 
-class TestRestRegistry(RegistryStoreContract):
-    """Over HTTP, against a live server shared by every test; the server audits each write."""
-
-    @pytest.fixture
-    def store(self, dockyard_server: ServerProcess) -> Iterator[MetadataStore]:
-        store = RestMetadataStore(dockyard_server.url, user=unique("rest-user"))
-        yield store
-        store.close()
+class TestRestRegistry(RestBackend, RegistryStoreContract):
+    """The server audits each write."""
 
     @staticmethod
     def actor(store: MetadataStore) -> str:

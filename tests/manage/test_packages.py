@@ -232,3 +232,16 @@ def test_register_over_rest_reads_the_package(data: Any, forest: RandomForestCla
     assert bad.status_code == 400 and "accepted forms" in bad.json()["message"]
     unnamed = httpx.post(url, json={"source": info.uri})
     assert unnamed.status_code in (400, 422) and "name" in unnamed.text
+
+
+def test_a_refused_registration_leaves_no_model_behind(data: Any,
+                                                       forest: RandomForestClassifier) -> None:
+    X, _ = data
+    info = _log(forest, X)
+    client = dockyard.Client()
+    for bad in ({"card": "x" * 1_000_001}, {"tags": {"bad key\n": "v"}}, {"description": 5}):
+        name = _name()
+        with pytest.raises(InvalidArgument):
+            dockyard.register_model(info.uri, name, **bad)
+        with pytest.raises(NotFound):
+            client.get_registered_model(name)

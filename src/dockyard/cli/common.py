@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from dockyard.cli.output import err_console
 from dockyard.client import Client
@@ -33,7 +34,8 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except DockyardError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message} [dim]({exc.error_code})[/]")
+            # The message may quote user input ("models:/a[/]b"): print it as text, not markup.
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)} [dim]({exc.error_code})[/]")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -7,7 +7,7 @@ import os
 import typer
 
 from dockyard._version import __version__
-from dockyard.cli import artifacts, experiments, runs
+from dockyard.cli import artifacts, experiments, models, runs
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
 from dockyard.config import get_settings, is_http_uri
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(models.app, name="models")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,9 +53,11 @@ def fmt_value(value: Any) -> str:
 
 
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+    """Print a table. Cells are shown as plain text: brackets in names, tags or
+    descriptions are data, never Rich markup."""
     t = Table(title=title, header_style="bold", show_lines=False)
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*(fmt_value(c) for c in row))
+        t.add_row(*(c if isinstance(c, Text) else Text(fmt_value(c)) for c in row))
     console.print(t)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
 from dockyard.cli.output import console, fmt_duration, fmt_time, fmt_value, print_json, table
@@ -93,7 +94,7 @@ def show_run(
         ("git commit", (run.git_commit or "-") + (" (dirty)" if run.git_dirty else "")),
         ("python", run.python_version),
     ]:
-        about.add_row(f"[bold]{label}[/]", str(value))
+        about.add_row(Text(label, style="bold"), Text(str(value)))
     console.print(about)
     table("Params", ["key", "value"], sorted(run.params.items()))
     table("Metrics (latest)", ["key", "value", "step"],

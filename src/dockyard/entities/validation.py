@@ -25,7 +25,7 @@ INT64_MAX = 2**63 - 1
 
 # Keys name metrics, params and tags; they appear in filters as
 # ``metrics.<key>`` and in artifact-like paths, so keep them to a safe set.
-_KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-./ :]+\Z")
 
 
 def validate_name(kind: str, name: Any) -> str:
@@ -179,9 +179,9 @@ MAX_CARD_LENGTH = 200_000
 MAX_SIGNATURE_LENGTH = 1_000_000
 MAX_SHORT_TEXT_LENGTH = 250
 RESERVED_ALIASES = frozenset({"latest"})
-_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*\Z")
+_DIGEST_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
 RUNS_SCHEME = "runs:/"
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from dockyard.models.package import LoaderSpec, ModelManifest
 
 _REFERENCE, _CLOUDPICKLE = "reference", "cloudpickle"
-_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 class PythonModelContext:

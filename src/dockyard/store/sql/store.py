@@ -94,7 +94,7 @@ _HISTORY = (
 
 
 _RUNS = TypeAdapter(list[Run])
-_CLIENT_ID = re.compile(r"^[0-9a-f]{32}$")
+_CLIENT_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 def _metric_rows(batch: Batch) -> list[tuple[str, str, int, int, float]]:
