@@ -224,7 +224,8 @@ def save(
         example_file = None if input_example is None else _write_example(staging, input_example)
         if requirement_lines[0] is None:
             pinned = infer_requirements(model, chosen, serialization=saved.format)
-            pinned = merge_requirements(pinned, saved.requirements, replace=False)
+            pinned = sorted(merge_requirements(pinned, saved.requirements, replace=False),
+                            key=str.lower)
         else:
             pinned = requirement_lines[0]
         pinned = merge_requirements(pinned, requirement_lines[1])

@@ -21,6 +21,7 @@ from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import audit, experiments, lineage, models, projects, runs
 from dockyard.server.ui import html_error_response
 from dockyard.server.ui import router as ui_router
+from dockyard.server.ui_models import router as ui_models_router
 from dockyard.store.http import API_PREFIX
 from dockyard.ui import STATIC
 
@@ -64,6 +65,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ui_router)
+    app.include_router(ui_models_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict[str, Any]:

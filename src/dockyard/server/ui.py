@@ -33,6 +33,7 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 MAX_COMPARE = 10
+RUN_VERSIONS_SHOWN = 100  # model versions registered from a run, on its page
 DEFAULT_METRIC_COLUMNS = 5
 DEFAULT_PARAM_COLUMNS = 3
 _COLUMN = re.compile(r"^(metrics|params|tags)\.(.+)$")
@@ -92,8 +93,13 @@ def render(request: Request, name: str, section: str, status_code: int = 200, **
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The page for an error: a message and the way back, never a stack trace."""
     titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 413: "Too large"}
-    return render(request, "error.html", "", status_code=status_code,
-                  title=titles.get(status_code, "Something went wrong"), message=message)
+    path = request.url.path
+    section, label, href = next((entry for entry in NAV
+                                 if path == entry[2] or path.startswith(entry[2] + "/")),
+                                ("", "Experiments", "/experiments"))
+    return render(request, "error.html", section, status_code=status_code,
+                  title=titles.get(status_code, "Something went wrong"), message=message,
+                  back_href=href, back_label=label.lower())
 
 
 def query_url(path: str, params: dict[str, Any]) -> str:
@@ -207,13 +213,16 @@ async def run_page(request: Request, run_id: str, dir: str = "", artifact: str =
         shown = await run_in_threadpool(
             preview, client.run_artifacts(run), validate_artifact_path(artifact))
     parent = await run_in_threadpool(client.get_run, run.parent_id) if run.parent_id else None
+    versions = await run_in_threadpool(
+        client.search_model_versions, None, run.id, None, RUN_VERSIONS_SHOWN)
     crumbs = []
     if folder:
         parts = folder.split("/")
         crumbs = [(p, "/".join(parts[: i + 1])) for i, p in enumerate(parts)]
     return render(request, "run.html", "experiments", run=run, experiment=experiment, files=files,
                   folder=folder, crumbs=crumbs, shown=shown, parent=parent,
-                  metric_keys=sorted(run.metrics))
+                  metric_keys=sorted(run.metrics), versions=versions.items,
+                  more_versions=bool(versions.next_page_token))
 
 
 @router.get("/compare")
@@ -249,7 +258,6 @@ def audit(request: Request, actor: str = "", resource_type: str = "", days: int 
 
 
 _COMING = {
-    "models": ("Models", "Registered models, their versions and aliases will be listed here."),
     "deployments": ("Deployments", "Deployments, the versions they serve and their traffic will be "
                                    "listed here."),
     "monitoring": ("Monitoring", "Drift, data quality and model quality of deployed models will be "
