@@ -105,18 +105,20 @@ def test_log_register_alias_load(backend: str, data: Any, forest: RandomForestCl
 
 def test_a_package_changed_in_the_store_after_registration_is_refused(
     backend: str, data: Any, forest: RandomForestClassifier, tmp_path: Path,
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, _isolated_home: Path,
 ) -> None:
     X, _ = data
     info = _log(forest, X)
     name = _name()
     dockyard.register_model(info.uri, name)
     client = dockyard.Client()
+    cached = _isolated_home / "model-cache" / info.package_digest
 
     _overwrite(backend, info.run_id, "model/requirements.txt", b"numpy\n", tmp_path, request)
     with pytest.raises(IntegrityError, match="requirements.txt") as caught:
         dockyard.load_model(f"models:/{name}/1")
     assert caught.value.details["path"] == "requirements.txt"
+    assert not cached.exists()  # a copy that failed its checks is not kept
 
     manifest = b"".join(client.iter_artifact(info.run_id, "model/dockyard-model.yaml"))
     _overwrite(backend, info.run_id, "model/dockyard-model.yaml", manifest + b"\n# edited\n",

@@ -421,3 +421,20 @@ def test_all_is_the_public_surface() -> None:
     extension = {"FLAVORS", "Flavor", "register_flavor"}
     environment = {"infer_requirements", "check_environment", "Mismatch"}
     assert core | extension | environment <= set(dockyard.models.__all__)
+
+
+def test_a_forest_needs_trust_because_skops_does_not_check_tree_arrays(
+    tmp_path: Path, iris: Any
+) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = iris
+    X = X.drop(columns="size")
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    manifest = save(forest, tmp_path / "m", input_example=X.head(2))
+    assert "sklearn.tree._tree.Tree" in manifest.loader.options["untrusted_types"]
+    with pytest.raises(UntrustedModel, match=r"sklearn\.tree\._tree\.Tree") as info:
+        load(tmp_path / "m")
+    assert "skops does not consider safe" in str(info.value)
+    assert info.value.details["types"] == ["sklearn.tree._tree.Tree"]
+    np.testing.assert_array_equal(load(tmp_path / "m", trust=True).predict(X), forest.predict(X))

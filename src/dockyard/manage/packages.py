@@ -144,16 +144,27 @@ def load_model(client: Client, uri: str | os.PathLike[str], *, trust: bool | Non
         # Verified by an earlier load and not touched since (same sizes, times, inodes).
         return load(path, trust=trusted, digest=digest, checksums=False)
     try:
-        model = load(path, trust=trusted, digest=digest)
+        model = _load_or_evict(path, trusted, digest)
     except IntegrityError:
         if not cached:
             raise
         # The cached copy was changed on disk: the store's copy decides.
-        shutil.rmtree(path, ignore_errors=True)
         path, digest, _cached = _fetch(client, str(uri), None)
-        model = load(path, trust=trusted, digest=digest)
-    _write_stamp(stamp, _stat_files(path))
+        model = _load_or_evict(path, trusted, digest)
+    _write_stamp(path.with_name(f"{path.name}{_STAMP_SUFFIX}"), _stat_files(path))
     return model
+
+
+def _load_or_evict(path: Path, trust: bool, digest: str) -> LoadedModel:
+    """Load a cached package; a copy that fails its checks is removed from the cache."""
+    from dockyard.models import load
+
+    try:
+        return load(path, trust=trust, digest=digest)
+    except IntegrityError:
+        shutil.rmtree(path, ignore_errors=True)
+        path.with_name(f"{path.name}{_STAMP_SUFFIX}").unlink(missing_ok=True)
+        raise
 
 
 def _stat_files(folder: Path) -> dict[str, list[int]]:
@@ -203,6 +214,12 @@ def _check_digest(resolved: ResolvedModel, digest: str) -> None:
 def _fetch(client: Client, uri: str, dst: Path | None) -> tuple[Path, str, bool]:
     """The local folder of the package, its digest, and whether it was in the cache already."""
     resolved = client.resolve_model_uri(uri)
+    registered = resolved.model_version.package_digest if resolved.model_version else None
+    if dst is None and registered:
+        # The cache is keyed by digest, and loading checks the cached manifest against it.
+        target = get_settings().home / CACHE_DIR / registered
+        if (target / MANIFEST_NAME).is_file():
+            return target, registered, True
     content = _manifest_content(client, resolved)
     digest = hashlib.sha256(content).hexdigest()
     _check_digest(resolved, digest)

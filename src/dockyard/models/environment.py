@@ -278,7 +278,9 @@ def distribution_of(module: str) -> str | None:
 
 
 @functools.cache
+@functools.lru_cache(maxsize=1)
 def _packages_distributions() -> dict[str, list[str]]:
+    # Scanning every installed distribution takes ~0.1 s; once per process is enough.
     return importlib.metadata.packages_distributions()
 
 

@@ -1,9 +1,10 @@
 """scikit-learn estimators and pipelines, saved with skops (no code runs on load) or joblib.
 
 skops writes a zip of JSON and ``.npy`` files and rebuilds only the types its
-caller allows. Dockyard allows classes of scikit-learn, NumPy and SciPy by
-itself; any other type in the file (a custom transformer, a user function)
-needs the package to come from the store it was logged to, or ``trust=True``.
+caller allows. An untrusted load allows what skops itself considers safe to
+build from a file; any other type (a custom transformer, a user function, or
+scikit-learn's tree structures, whose node arrays skops does not check) needs
+the package to come from the store it was logged to, or ``trust=True``.
 
 By default a package also holds a joblib copy of the same estimator,
 ``model.joblib``, which loads several times faster than skops but is pickle:
@@ -19,7 +20,6 @@ for), the model is saved with joblib only: the package is marked
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.metadata
 import json
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 _FORMATS = ("skops", "joblib")
 _TRUSTED_COPY = "model.joblib"
-_SAFE_MODULES = ("sklearn", "numpy", "scipy")
 
 
 class SklearnFlavor(Flavor):
@@ -63,9 +62,8 @@ class SklearnFlavor(Flavor):
             )
         joblib = import_engine("joblib", self.extra)
         if asked != "joblib":
-            reason = _save_skops(model, directory / "model.skops")
+            reason, untrusted = _save_skops(model, directory / "model.skops")
             if reason is None:
-                untrusted = _untrusted_types(directory / "model.skops")
                 options: dict[str, Any] = {"untrusted_types": untrusted}
                 files = ["model.skops"]
                 if asked is None:
@@ -98,29 +96,22 @@ class SklearnFlavor(Flavor):
         if fmt == "joblib":
             return import_engine("joblib", self.extra).load(path)
         sio = import_engine("skops.io", self.extra)
-        # The manifest's list is only a hint of which names to allow: skops itself
-        # refuses any type in the file that is not in `trusted`.
-        recorded = manifest.loader.options.get("untrusted_types") or []
-        trusted = [name for name in recorded if isinstance(name, str) and _auto_trusted(name)]
         if trust:
-            trusted = sio.get_untrusted_types(file=path)
+            return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        # Untrusted: skops builds only the types it considers safe to build from a file.
         exceptions = importlib.import_module("skops.io.exceptions")
         try:
-            return sio.load(path, trusted=trusted)
+            return sio.load(path, trusted=[])
         except exceptions.UntrustedTypesFoundException:
-            pass
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = [name for name in untrusted if not _auto_trusted(name)]
-        if refused:
-            raise UntrustedModel(
-                f"the skops file {path.name} would build types outside scikit-learn, NumPy "
-                f"and SciPy: {', '.join(refused)}; their code runs when the model loads. "
-                "Load the model from the registry or run it was logged to, or pass "
-                "trust=True if you trust where it came from",
-                path=path.name,
-                types=refused,
-            )
-        return sio.load(path, trusted=untrusted)
+            refused = list(sio.get_untrusted_types(file=path))
+        raise UntrustedModel(
+            f"the skops file {path.name} would build types that skops does not consider safe "
+            f"to load from a file: {', '.join(refused)} (their code, or their unchecked "
+            "arrays, could be abused by a crafted file). Load the model from the registry or "
+            "run it was logged to, or pass trust=True if you trust where it came from",
+            path=path.name,
+            types=refused,
+        )
 
     def predict(self, model: Any, data: Any) -> Any:
         # A preprocessing pipeline has no predict: what it gives is its transform.
@@ -163,25 +154,22 @@ def _as_fitted(model: Any, data: Any) -> Any:
     return data
 
 
-def _save_skops(model: Any, path: Path) -> str | None:
-    """Save with skops; the reason it cannot, or None when it did."""
+def _save_skops(model: Any, path: Path) -> tuple[str | None, list[str]]:
+    """Save with skops: (None, the types skops will not build untrusted), or (why it cannot, [])."""
     try:
         sio = importlib.import_module("skops.io")
     except ImportError:
-        return "skops is not installed (pip install 'dockyard[sklearn]')"
+        return "skops is not installed (pip install 'dockyard[sklearn]')", []
     try:
         _dump_skops(sio, model, path)
     except Exception as exc:  # noqa: BLE001 - any failure means: fall back to joblib
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}", []
+    untrusted = list(sio.get_untrusted_types(file=path))
     # skops writes lambdas and local functions by name, but cannot find them again.
-    lost = [
-        name
-        for name in sio.get_untrusted_types(file=path)
-        if "<lambda>" in name or "<locals>" in name
-    ]
+    lost = [name for name in untrusted if "<lambda>" in name or "<locals>" in name]
     if lost:
-        return f"it refers to {', '.join(lost)}, which cannot be imported back"
-    return None
+        return f"it refers to {', '.join(lost)}, which cannot be imported back", []
+    return None, untrusted
 
 
 def _dump_skops(sio: Any, model: Any, path: Path) -> None:
@@ -205,30 +193,3 @@ def _dump_skops(sio: Any, model: Any, path: Path) -> None:
         state["protocol"] = context.protocol
         state["_skops_version"] = skops.__version__
         archive.writestr("schema.json", json.dumps(state, separators=(",", ":")))
-
-
-def _untrusted_types(path: Path) -> list[str]:
-    return list(importlib.import_module("skops.io").get_untrusted_types(file=path))
-
-
-@functools.lru_cache(maxsize=1024)
-def _auto_trusted(name: str) -> bool:
-    """Whether ``name`` is a class (not a function) defined by scikit-learn, NumPy or SciPy.
-
-    Building those runs their own ``__setstate__``, never code from the file.
-    """
-    if name.split(".", 1)[0] not in _SAFE_MODULES:
-        return False
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            return False
-        return isinstance(obj, type) and obj.__module__.split(".", 1)[0] in _SAFE_MODULES
-    return False
