@@ -192,6 +192,10 @@ def test_mistakes_get_clear_errors(data: Any, forest: RandomForestClassifier) ->
             dockyard.log_model(forest, "model")
         with pytest.raises(InvalidArgument, match="artifact_path"):
             dockyard.log_model(forest, "/")
+        with pytest.raises(InvalidArgument, match="escapes"):
+            dockyard.log_model(forest, "../elsewhere")
+        with pytest.raises(InvalidArgument, match="must be a string"):
+            dockyard.log_model(forest, 3)
         dockyard.log_artifact(__file__, "notes")
     with pytest.raises(InvalidState, match="FINISHED"):
         dockyard.Client().log_model(run.id, forest, "again")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.entities import ResolvedModel
+from dockyard.entities import validation as v
 from dockyard.config import get_settings
 from dockyard.errors import AlreadyExists, IntegrityError, InvalidArgument, NotFound
 from dockyard.manage.uris import MODELS_SCHEME, RUNS_SCHEME
@@ -83,9 +84,9 @@ def log_model(client: Client, run_id: str, model: Any, artifact_path: str = "mod
     """
     from dockyard.models import save
 
-    path = artifact_path.strip("/")
-    if not path:
+    if artifact_path in ("", "/", "."):
         raise InvalidArgument("artifact_path must name a folder inside the run, such as 'model'")
+    path = v.validate_artifact_path(artifact_path)
     store = client.writable_artifacts(run_id)
     if store.exists(f"{path}/{MANIFEST_NAME}"):
         raise AlreadyExists(
