@@ -1,4 +1,4 @@
-"""The Dockyard demo: train real models, track them, register the best one, load it back.
+"""The Dockyard demo: train real models, track them, register the best one, serve it.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -10,8 +10,17 @@ data set, so it needs no network.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
+import pyarrow.dataset as ds
 
 import numpy as np
 from rich.console import Console
@@ -22,6 +31,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_
 from sklearn.model_selection import train_test_split
 
 import dockyard
+from dockyard.config import get_settings
 
 EXPERIMENT = "breast-cancer"
 MODEL = "breast-cancer-gbm"
@@ -109,6 +119,71 @@ def main() -> None:
     rows = x_val[:3].to_dict("records")  # plain records work as well as a DataFrame
     console.print(f"champion predicts {champion.predict(rows).tolist()} for 3 validation rows")
     console.print(f"  try: dockyard models show models:/{MODEL}@champion")
+    serve_champion(x_val)
+
+
+def serve_champion(x_val) -> None:
+    """Start `dockyard serve` on the champion, send it traffic, stop it, read its prediction log."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = get_settings().home
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "serve.log"
+    uri = f"models:/{MODEL}@champion"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", "serve", uri, "--port", str(port),
+             "--deployment", "demo", "--no-access-log"],
+            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with console.status(f"starting dockyard serve {uri}"):
+            wait_ready(server, url, log_path)
+        console.print(f"serving the champion at [bold]{url}[/] (log: {log_path})")
+        records = x_val.head(100).to_dict("records")
+        v2_input = [{"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
+                    for name, value in records[0].items()]
+        with httpx.Client(base_url=url, timeout=30) as http:
+            answer = http.post(f"/v2/models/{MODEL}/infer", json={"inputs": v2_input})
+            answer.raise_for_status()
+            console.print(f"  V2 infer: {answer.json()['outputs'][0]['data']} "
+                          f"(prediction id {answer.headers['x-prediction-id']})")
+            started = time.perf_counter()
+            for i in range(0, len(records), 10):
+                http.post("/invocations", json={"dataframe_records": records[i:i + 10]}
+                          ).raise_for_status()
+            for record in records:
+                http.post(f"/v1/models/{MODEL}:predict", json={"instances": [record]}
+                          ).raise_for_status()
+            seconds = time.perf_counter() - started
+            served = sum(float(line.rsplit(" ", 1)[1]) for line in http.get("/metrics").text
+                         .splitlines() if line.startswith("dockyard_serve_requests_total{"))
+        console.print(f"  then {len(records) // 10} /invocations requests of 10 rows and "
+                      f"{len(records)} V1 requests of one in {seconds:.2f} s; /metrics counts "
+                      f"{served:.0f} requests")
+    finally:
+        server.send_signal(signal.SIGTERM)  # drains, then writes the prediction log out
+        server.wait(timeout=60)
+    logged = ds.dataset(Path(get_settings().artifacts) / "predictions",
+                        partitioning="hive").count_rows()
+    console.print(f"  the prediction log holds {logged} predictions, partitioned by model, "
+                  "version and date")
+    console.print(f"  try: dockyard serve {uri} --port 8080")
+
+
+def wait_ready(server: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"dockyard serve exited; see {log_path}")
+        try:
+            if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"dockyard serve did not become ready; see {log_path}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     best = [r for r in runs if r.params["max_depth"] in ("2", "3")][0]
     assert champion.source == f"runs:/{best.id}/model" and len(champion.package_digest) == 64
     assert "champion predicts" in out.stdout
+    assert "/metrics counts 111 requests" in out.stdout
+    assert "the prediction log holds 201 predictions" in out.stdout
     model = client.load_model("models:/breast-cancer-gbm@champion")
     assert model.manifest.run_id == best.id
     assert model.signature is not None and model.signature.inputs[0].name == "mean radius"

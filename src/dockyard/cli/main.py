@@ -8,6 +8,7 @@ import typer
 
 from dockyard._version import __version__
 from dockyard.cli import artifacts, experiments, models, runs
+from dockyard.cli import serve as serve_cli
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
 from dockyard.config import get_settings, is_http_uri
@@ -23,6 +24,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
+app.command("serve")(serve_cli.serve)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -150,6 +150,20 @@ class LoadedModel:
         model_input = to_input(data, self.signature, extra_columns=extra_columns)
         return self.flavor.predict_proba(self._model, model_input)
 
+    def predict_prepared(self, data: Any, *, proba: bool = False) -> Any:
+        """Predictions for ``data`` already checked and shaped as the flavor takes it.
+
+        For servers that decode and check requests against the signature
+        themselves: ``data`` goes to the flavor as is (a 2-D array or a
+        DataFrame). Raises InvalidArgument for ``proba=True`` on a model
+        without ``predict_proba``.
+        """
+        if proba:
+            if not self.flavor.supports_proba(self._model):
+                raise InvalidArgument("this model does not predict probabilities")
+            return self.flavor.predict_proba(self._model, data)
+        return self.flavor.predict(self._model, data)
+
     @property
     def input_example(self) -> pd.DataFrame | np.ndarray | None:
         """The input example saved with the model, or None."""

@@ -1,0 +1,64 @@
+"""Start the inference server: uvicorn with one or several worker processes.
+
+One worker runs in this process. Several share one listening socket
+(uvicorn's supervisor spawns them); each loads the models itself from the
+local folders the parent resolved, so all serve the same versions, and their
+Prometheus metrics are merged through a shared folder
+(``PROMETHEUS_MULTIPROC_DIR``). SIGTERM or Ctrl-C drains: the listening
+socket closes, requests in flight are answered, queued batches run, and the
+prediction log is written out before the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from dockyard.serve.app import CONFIG_ENV, ServeConfig
+from dockyard.serve.logs import logging_config
+
+__all__ = ["run"]
+
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def run(
+    config: ServeConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    log_level: str = "info",
+    graceful_timeout: float = 30.0,
+) -> int:
+    """Serve ``config`` until a signal stops the server; the exit status (0 or 1).
+
+    ``graceful_timeout`` is how long a shutdown waits for requests in flight
+    before closing their connections.
+    """
+    import uvicorn
+
+    options = {
+        "host": host,
+        "port": port,
+        "lifespan": "on",
+        "access_log": False,
+        "log_config": logging_config(log_level),
+        "log_level": log_level,
+        "timeout_graceful_shutdown": graceful_timeout,
+        "server_header": False,
+    }
+    if workers == 1:
+        from dockyard.serve.app import ServeApp
+
+        server = uvicorn.Server(uvicorn.Config(ServeApp(config), **options))
+        server.run()
+        return 0 if server.started else 1
+    os.environ[CONFIG_ENV] = config.to_json()
+    if not os.environ.get(_METRICS_ENV):
+        os.environ[_METRICS_ENV] = tempfile.mkdtemp(prefix="dockyard-metrics-")
+    from dockyard.serve.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(os.environ[_METRICS_ENV])
+    uvicorn.run("dockyard.serve.app:app_from_env", factory=True, workers=workers, **options)
+    return 0
