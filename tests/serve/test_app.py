@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
@@ -206,16 +207,71 @@ def test_unknown_models_routes_and_methods(http: httpx.Client) -> None:
     assert http.post("/v2/health/ready").status_code == 405
 
 
-def test_too_large_and_binary_bodies(serve) -> None:
+def test_too_large_bodies_and_too_many_rows(serve) -> None:
     server = serve("logreg", max_body_bytes=2048, max_rows=10)
     with httpx.Client(base_url=server.url) as client:
         big = client.post("/v2/models/logreg/infer", json=v2_tensor([ROW] * 200))
         assert big.status_code == 413 and "2048" in big.json()["error"]
         rows = client.post("/v2/models/logreg/infer", json=v2_tensor([ROW] * 11))
         assert rows.status_code == 413 and "10" in rows.json()["error"]
-        binary = client.post("/v2/models/logreg/infer", content=b"{}",
-                             headers={"inference-header-content-length": "2"})
-        assert binary.status_code == 415 and "binary_data=False" in binary.json()["error"]
+
+
+def binary_body(header: dict, *raw: bytes) -> tuple[bytes, dict]:
+    text = json.dumps(header).encode()
+    return text + b"".join(raw), {"inference-header-content-length": str(len(text))}
+
+
+def test_binary_tensor_extension(http: httpx.Client) -> None:
+    x = np.array([ROW, ROW[::-1]], dtype=np.float32)
+    body, headers = binary_body({
+        "inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes}}],
+        "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
+    }, x.tobytes())
+    response = http.post("/v2/models/logreg/infer", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    size = int(response.headers["inference-header-content-length"])
+    head = json.loads(response.content[:size])
+    [output] = head["outputs"]
+    assert output["parameters"]["binary_data_size"] == 16 and "data" not in output
+    binary = np.frombuffer(response.content[size:], dtype="<i8")
+    plain = http.post("/v2/models/logreg/infer", json=v2_tensor(x.tolist(), datatype="FP32"))
+    assert binary.tolist() == plain.json()["outputs"][0]["data"]
+
+    words = [b"Oslo", "Zürich".encode()]
+    raw_words = b"".join(len(w).to_bytes(4, "little") + w for w in words)
+    body, headers = binary_body({"inputs": [
+        {"name": "x", "shape": [2], "datatype": "FP64", "parameters": {"binary_data_size": 16}},
+        {"name": "count", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+        {"name": "city", "shape": [2], "datatype": "BYTES",
+         "parameters": {"binary_data_size": len(raw_words)}},
+    ]}, np.array([1.0, 2.5]).tobytes(), raw_words)
+    table = http.post("/v2/models/table/infer", content=body, headers=headers)
+    assert table.status_code == 200, table.text
+    assert table.json()["outputs"][0]["data"] == [2.0, 5.0]  # JSON unless asked otherwise
+
+
+@pytest.mark.parametrize(("header", "raw", "status", "words"), [
+    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                  "parameters": {"binary_data_size": 64}}]}, b"\0" * 32, 400, ["64"]),
+    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                  "parameters": {"binary_data_size": 30}}]}, b"\0" * 30, 400, ["whole number"]),
+    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                  "parameters": {"binary_data_size": 32}}]}, b"\0" * 40, 400, ["after"]),
+])
+def test_bad_binary_bodies(http: httpx.Client, header: dict, raw: bytes, status: int,
+                           words: list[str]) -> None:
+    body, headers = binary_body(header, raw)
+    response = http.post("/v2/models/logreg/infer", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    for word in words:
+        assert word in response.json()["error"]
+    torn = http.post("/v2/models/logreg/infer", content=b"{}",
+                     headers={"inference-header-content-length": "99"})
+    assert torn.status_code == 400 and "JSON part" in torn.json()["error"]
+    v1 = http.post("/v1/models/logreg:predict", content=b"{}",
+                   headers={"inference-header-content-length": "2"})
+    assert v1.status_code == 415
 
 
 def test_a_model_bug_is_a_500_with_its_class_and_request_id(

@@ -59,6 +59,13 @@ def test_tritonclient_http(server) -> None:
         table = client.infer("table", columns)
         assert table.as_numpy("predict").tolist() == [2.0, 8.0]
 
+        # tritonclient's defaults: binary inputs, and binary outputs when none are named.
+        binary = triton.InferInput("x", list(x.shape), "FP64")
+        binary.set_data_from_numpy(x)
+        default = client.infer("logreg", [binary])
+        assert default.as_numpy("predict").tolist() == predictions.tolist()
+        assert default.get_output("predict")["parameters"]["binary_data_size"] == 5 * 8
+
         with pytest.raises(InferenceServerException, match="count"):
             client.infer("table", columns[::2])  # 'count' missing: the server's message
     finally:

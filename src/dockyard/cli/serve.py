@@ -54,8 +54,9 @@ def serve(
     strict: bool = typer.Option(False, "--strict",
                                 help="Refuse inputs the signature does not name (default: "
                                      "drop them)."),
-    prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log",
-                                        help="Record every prediction for monitoring."),
+    no_prediction_log: bool = typer.Option(False, "--no-prediction-log",
+                                           help="Do not record predictions (by default every "
+                                                "prediction is logged for monitoring)."),
     log_uri: str = typer.Option(None, "--prediction-log-uri",
                                 help="Where the prediction log goes: a folder or "
                                      "s3://bucket/prefix (default: the artifact root, "
@@ -67,8 +68,9 @@ def serve(
                                               "most a crash can lose."),
     deployment: str = typer.Option(None, "--deployment",
                                    help="Deployment name written with every prediction."),
-    access_log: bool = typer.Option(True, "--access-log/--no-access-log",
-                                    help="One JSON line per request on standard output."),
+    no_access_log: bool = typer.Option(False, "--no-access-log",
+                                       help="Do not write the access log (by default one JSON "
+                                            "line per request on standard output)."),
     log_level: str = typer.Option("info", "--log-level",
                                   help="debug, info, warning or error."),
     trust: bool = typer.Option(False, "--trust",
@@ -110,12 +112,12 @@ def serve(
         max_body_bytes=_bytes(max_body_size),
         max_rows=max_rows,
         extra_columns="error" if strict else "drop",
-        prediction_log=prediction_log,
+        prediction_log=not no_prediction_log,
         log_uri=log_uri,
         log_sample_rate=sample_rate,
         log_flush_interval=flush_interval,
         deployment=deployment,
-        access_log=access_log,
+        access_log=not no_access_log,
     )
     for spec in specs:
         err_console.print(f"serving [bold]{spec.name}[/] version {spec.version} from {spec.uri}")

@@ -3,8 +3,9 @@
 A plain ASGI callable rather than a web framework: the hot path is one
 dictionary lookup for the route, one read of the body, a decode straight
 into numpy (:mod:`~dockyard.serve.protocol`), a batched predict
-(:mod:`~dockyard.serve.batching`), one encode, and an append to the
-prediction log (:mod:`~dockyard.serve.predlog`) that returns at once.
+(:mod:`~dockyard.serve.batching`), one encode, and a hand-over to the
+prediction log (:mod:`~dockyard.serve.recorder`, :mod:`~dockyard.serve.predlog`)
+that returns at once.
 
 Routes
     ===========================================  ====  ==========================================
@@ -12,7 +13,7 @@ Routes
     ``/v2/health/live``, ``/v2/health/ready``    GET   liveness, readiness (503 until warmed up)
     ``/v2/models/{name}[/versions/{v}]``         GET   model metadata
     ``.../ready``                                GET   model readiness
-    ``.../infer``                                POST  inference, V2 JSON tensors
+    ``.../infer``                                POST  inference, V2 JSON or binary tensors
     ``/v1/models``, ``/v1/models/{name}``        GET   KServe V1 model list and readiness
     ``/v1/models/{name}:predict``                POST  KServe V1 ``instances``
     ``/invocations``                             POST  MLflow scoring server body (JSON or CSV)
@@ -44,12 +45,13 @@ import orjson
 from dockyard._version import __version__
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, ServerUnavailable, TooLarge
 from dockyard.models.signature import ExtraColumns
-from dockyard.serve import protocol
+from dockyard.serve import binary, protocol
 from dockyard.serve.batching import Overloaded
 from dockyard.serve.hosting import HostedModel, ModelSpec
 from dockyard.serve.logs import AccessLog
 from dockyard.serve.metrics import ServerMetrics
-from dockyard.serve.predlog import PredictionBatch, PredictionLog
+from dockyard.serve.predlog import PredictionLog
+from dockyard.serve.recorder import Recorder
 
 __all__ = ["ServeApp", "ServeConfig", "app_from_env"]
 
@@ -65,7 +67,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
 _FORM = "application/x-www-form-urlencoded"
-_BINARY = "binary-tensor-extension"
+_HEADER_LENGTH = binary.HEADER.encode()
 _MAX_REQUEST_ID = 128
 _ACCESS_FLUSH_SECONDS = 0.25
 _SWITCH_INTERVAL = 0.0005
@@ -168,6 +170,7 @@ class ServeApp:
         self.defaults: dict[str, HostedModel] = {}
         self.metrics: ServerMetrics | None = None
         self.prediction_log: PredictionLog | None = None
+        self.recorder: Recorder | None = None
         self.access_log = AccessLog() if config.access_log else None
         self._flusher: asyncio.Task[None] | None = None
         self._exact = {
@@ -229,6 +232,7 @@ class ServeApp:
                 deployment=config.deployment,
             )
             metrics.bind_prediction_log(self.prediction_log)
+            self.recorder = Recorder(self.prediction_log)
         # Everything loaded so far (libraries, models) lives as long as the process: keep it
         # out of the garbage collector's full passes, which would otherwise stall requests.
         gc.collect()
@@ -239,6 +243,8 @@ class ServeApp:
         """Stop taking predictions, answer what is queued, write the prediction log out."""
         self.ready = False
         await asyncio.gather(*(hosted.batcher.close() for hosted in self.models.values()))
+        if self.recorder is not None:
+            self.recorder.flush()
         if self.prediction_log is not None:
             done = await asyncio.to_thread(self.prediction_log.close)
             if not done:
@@ -459,8 +465,9 @@ class ServeApp:
             batcher = hosted.batcher
             if batcher.queued_requests >= batcher.max_queue:
                 raise batcher.overloaded()  # shed before reading and decoding the body
-            content_type, payload = await self._read_body(scope, receive)
-            model_input = self._decode(kind, payload, content_type, hosted)
+            content_type, json_length, payload = await self._read_body(scope, receive)
+            model_input, binary_out = self._decode(kind, payload, content_type, json_length,
+                                                   hosted)
             rows = model_input.n_rows
             predictions = await hosted.predict(model_input)
             base = os.urandom(16).hex()
@@ -475,25 +482,26 @@ class ServeApp:
                     parameters={"prediction_ids": ids},
                     signature=hosted.signature,
                 )
+                if binary_out:
+                    body, size = binary.write_response(body, binary_out)
+                    if size is not None:
+                        headers = [(_HEADER_LENGTH, str(size).encode()),
+                                   (b"content-type", b"application/octet-stream")]
             elif kind == "v1":
                 body = _with_ids(protocol.encode_v1_response(predictions), ids)
             else:
                 body = _with_ids(protocol.encode_invocations_response(predictions), ids)
             status = 200
-            headers = [(b"x-prediction-id", base.encode())]
-            if self.prediction_log is not None:
-                self.prediction_log.append(
-                    PredictionBatch(
-                        ids,
-                        name,
-                        version,
-                        inputs=model_input.tensor
-                        if model_input.tensor is not None
-                        else model_input.columns,
-                        outputs=predictions,
-                        latency_ms=(time.perf_counter() - started) * 1000.0,
-                        request_id=request_id,
-                    )
+            headers.append((b"x-prediction-id", base.encode()))
+            if self.recorder is not None:
+                self.recorder.add(
+                    ids,
+                    name,
+                    version,
+                    model_input.tensor if model_input.tensor is not None else model_input.columns,
+                    predictions,
+                    (time.perf_counter() - started) * 1000.0,
+                    request_id,
                 )
         except (_Reply, _Disconnected):
             raise
@@ -539,36 +547,53 @@ class ServeApp:
         return status, body, headers
 
     def _decode(
-        self, kind: str, payload: bytes, content_type: str | None, hosted: HostedModel
-    ) -> protocol.ModelInput:
+        self,
+        kind: str,
+        payload: bytes,
+        content_type: str | None,
+        json_length: str | None,
+        hosted: HostedModel,
+    ) -> tuple[protocol.ModelInput, bool | frozenset[str]]:
+        """The request's model input, and which outputs go back binary (V2 only)."""
         config = self.config
         options = {"max_rows": config.max_rows, "extra_columns": config.extra_columns}
-        if content_type is not None and content_type.startswith(_BINARY):
+        if kind == "v2":
+            if json_length is not None:
+                doc = binary.read_request(payload, json_length)
+                model_input = protocol.decode_v2(doc, hosted.signature, **options)
+                return model_input, binary.binary_outputs(doc)
+            model_input = protocol.decode_v2(payload, hosted.signature, **options)
+            if model_input.parameters.get("binary_data_output") is True:
+                return model_input, True
+            if b'"binary_data"' in payload:  # an output asked for as binary: rare, look closer
+                return model_input, binary.binary_outputs(orjson.loads(payload))
+            return model_input, False
+        if json_length is not None:
             raise protocol.UnsupportedMediaType(
-                "the binary tensor extension is not supported: send JSON tensors "
-                "(a tritonclient caller sets binary_data=False)",
+                "binary tensor data is taken only by the V2 routes (/v2/models/.../infer)",
                 name=None, expected="application/json", got="binary tensor data",
             )
-        if kind == "v2":
-            return protocol.decode_v2(payload, hosted.signature, **options)
         if kind == "v1":
-            return protocol.decode_v1(payload, hosted.signature, **options)
+            return protocol.decode_v1(payload, hosted.signature, **options), False
         if content_type is None or content_type.startswith(_FORM):
             content_type = "application/json"  # curl -d sends JSON labelled as a form
         return protocol.decode_invocations(
             payload, hosted.signature, content_type=content_type, **options
-        )
+        ), False
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[str | None, bytes]:
+    async def _read_body(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[str | None, str | None, bytes]:
+        """The content type, the binary extension's JSON length (or None) and the body."""
         limit = self.config.max_body_bytes
-        content_type = None
+        content_type = json_length = None
         for key, value in scope["headers"]:
-            if key == b"content-type" and content_type != _BINARY:
+            if key == b"content-type":
                 content_type = value.decode("latin-1").strip().lower() or None
             elif key == b"content-length" and value.isdigit() and int(value) > limit:
                 raise _too_large(limit)
-            elif key == b"inference-header-content-length":
-                content_type = _BINARY
+            elif key == _HEADER_LENGTH:
+                json_length = value.decode("latin-1").strip()
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
@@ -576,7 +601,7 @@ class ServeApp:
         if not message.get("more_body", False):
             if len(body) > limit:
                 raise _too_large(limit)
-            return content_type, body
+            return content_type, json_length, body
         chunks, size = [body], len(body)
         while True:
             message = await receive()
@@ -588,7 +613,7 @@ class ServeApp:
                 raise _too_large(limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return content_type, b"".join(chunks)
+                return content_type, json_length, b"".join(chunks)
 
 
 def app_from_env() -> ServeApp:
