@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from typer.testing import CliRunner
 import dockyard
 from dockyard.cli.main import app
 from tests.serve.test_app import v2_tensor
-from tests.services.server import free_port
+from tests.services.server import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = [0.5, -0.1, 0.3, 0.2]
@@ -40,17 +39,7 @@ class ServeProcess:
             )
 
     def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"dockyard serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"dockyard serve is not ready: {self.log.read_text()[-3000:]}")
+        wait_for_http(self.proc, self.url + "/v2/health/ready", self.log, timeout)
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -21,6 +21,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_http(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
+    """Wait until ``url`` answers 200; fail with the end of ``log`` if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not start: {log.read_text()[-3000:]}")
+
+
 class ServerProcess:
     """Start, kill and restart a Dockyard server over one database and artifact root."""
 
@@ -44,17 +59,7 @@ class ServerProcess:
                "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log", *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyard server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"dockyard server did not start: {self.log.read_text()[-3000:]}")
+        wait_for_http(self.proc, self.url + "/health", self.log, timeout)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

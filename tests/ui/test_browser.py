@@ -76,7 +76,6 @@ def test_column_chooser(page: Page, seeded: Seeded) -> None:
 
 
 def test_run_page_chart_and_artifacts(page: Page, seeded: Seeded) -> None:
-    run = seeded.run("run-00")
     page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
     page.get_by_role("link", name="run-00", exact=True).click()
     chart = page.locator("#run-charts .chart")

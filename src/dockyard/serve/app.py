@@ -152,6 +152,14 @@ class _Reply(Exception):
         self.headers = headers or []
 
 
+class _ModelFailed(Exception):
+    """The model's own code raised ``error`` (a 500 that names it)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Disconnected(Exception):
     """The client went away before its body arrived."""
 
@@ -469,7 +477,12 @@ class ServeApp:
             model_input, binary_out = self._decode(kind, payload, content_type, json_length,
                                                    hosted)
             rows = model_input.n_rows
-            predictions = await hosted.predict(model_input)
+            try:
+                predictions = await hosted.predict(model_input)
+            except DockyardError:
+                raise
+            except Exception as exc:  # the model's own code
+                raise _ModelFailed(exc) from exc
             base = os.urandom(16).hex()
             ids = [base] if rows == 1 else [f"{base}-{i}" for i in range(rows)]
             prediction_id = base
@@ -503,7 +516,8 @@ class ServeApp:
                     (time.perf_counter() - started) * 1000.0,
                     request_id,
                 )
-        except (_Reply, _Disconnected):
+        except _Disconnected:
+            status = 499  # the client closed the request; nothing is sent
             raise
         except DockyardError as exc:
             status, body = exc.http_status, encode_error(exc)
@@ -515,17 +529,20 @@ class ServeApp:
                     exc_info=exc if exc.http_status == 500 else None,
                     extra={"request_id": request_id, "model": name, "version": version},
                 )
-        except Exception as exc:  # the model's own code failed
+        except Exception as exc:
+            failed = exc.error if isinstance(exc, _ModelFailed) else exc
+            where, code = ("in the model", "MODEL_ERROR") if failed is not exc else (
+                "in the server", "INTERNAL_ERROR")
             status = 500
-            message = f"{type(exc).__name__} in the model: {exc} (request id {request_id})"
+            message = f"{type(failed).__name__} {where}: {failed} (request id {request_id})"
             body = encode_error(message) if kind == "v2" else orjson.dumps({
-                "error_code": "MODEL_ERROR",
+                "error_code": code,
                 "message": message,
-                "details": {"error": type(exc).__name__, "request_id": request_id},
+                "details": {"error": type(failed).__name__, "request_id": request_id},
             })
             log.error(
-                "the model %s version %s raised %s on request %s", name, version,
-                type(exc).__name__, request_id, exc_info=exc,
+                "%s raised %s on request %s to %s version %s", where[3:], type(failed).__name__,
+                request_id, name, version, exc_info=failed,
                 extra={"request_id": request_id, "model": name, "version": version},
             )
         finally:

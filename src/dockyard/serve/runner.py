@@ -12,6 +12,7 @@ prediction log is written out before the process exits.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from dockyard.serve.app import CONFIG_ENV, ServeConfig
@@ -55,10 +56,15 @@ def run(
         server.run()
         return 0 if server.started else 1
     os.environ[CONFIG_ENV] = config.to_json()
+    made = None
     if not os.environ.get(_METRICS_ENV):
-        os.environ[_METRICS_ENV] = tempfile.mkdtemp(prefix="dockyard-metrics-")
+        made = os.environ[_METRICS_ENV] = tempfile.mkdtemp(prefix="dockyard-metrics-")
     from dockyard.serve.metrics import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.environ[_METRICS_ENV])
-    uvicorn.run("dockyard.serve.app:app_from_env", factory=True, workers=workers, **options)
+    try:
+        uvicorn.run("dockyard.serve.app:app_from_env", factory=True, workers=workers, **options)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     return 0
