@@ -28,9 +28,17 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _RESERVED |= {"message", "asctime", "color_message"}
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def _iso(seconds: float) -> str:
-    millis = int(seconds * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    """``seconds`` since the epoch as ISO 8601 UTC with milliseconds (formatted once a second)."""
+    global _second
+    whole = int(seconds)
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int(seconds * 1000) % 1000:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

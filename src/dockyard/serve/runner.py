@@ -48,6 +48,7 @@ def run(
         "log_level": log_level,
         "timeout_graceful_shutdown": graceful_timeout,
         "server_header": False,
+        "proxy_headers": False,  # nothing reads the client's address
     }
     if workers == 1:
         from dockyard.serve.app import ServeApp
