@@ -54,9 +54,12 @@ def test_overload_is_shed_with_503_while_health_answers(serve) -> None:
                 started = time.monotonic()
                 ready = await client.get("/v2/health/ready")
                 health.append((ready.status_code, time.monotonic() - started))
-        return await load, health
+            metrics = (await client.get("/metrics")).text
+        return await load, health, metrics
 
-    responses, health = asyncio.run(scenario())
+    responses, health, metrics = asyncio.run(scenario())
+    in_flight = re.search(r'dockyard_serve_in_flight_requests\{model="slow".*\} (\S+)', metrics)
+    assert in_flight and float(in_flight.group(1)) >= 1, metrics  # answered while under load
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) >= 2 and statuses.count(503) >= 6, statuses
     shed = next(r for r in responses if r.status_code == 503)

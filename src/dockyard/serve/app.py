@@ -181,6 +181,7 @@ class ServeApp:
         self.recorder: Recorder | None = None
         self.access_log = AccessLog() if config.access_log else None
         self._flusher: asyncio.Task[None] | None = None
+        self._publish_in_flight: dict[tuple[str, str], Callable[[], None]] = {}
         self._exact = {
             "/v2/health/live": self._live,
             "/v2/health/ready": self._ready,
@@ -208,7 +209,7 @@ class ServeApp:
         for spec in config.models:
             hosted = HostedModel(
                 spec,
-                on_batch=metrics.batch_observer(spec.name, spec.version),
+                on_batch=self._batch_hook(metrics, spec),
                 max_batch_size=config.max_batch_size,
                 max_wait_ms=config.max_wait_ms,
                 max_queue=config.max_queue,
@@ -217,6 +218,8 @@ class ServeApp:
             )
             metrics.observe_model_load(spec.name, spec.version, hosted.load_seconds)
             metrics.track_batcher(spec.name, spec.version, hosted.batcher)
+            self._publish_in_flight[hosted.key] = metrics.track_in_flight(
+                spec.name, spec.version, lambda hosted=hosted: hosted.in_flight)
             if config.warm_up:
                 hosted.warm_up()
             hosted.ready = True
@@ -246,6 +249,17 @@ class ServeApp:
         gc.collect()
         gc.freeze()
         self.ready = True
+
+    def _batch_hook(self, metrics: ServerMetrics, spec: ModelSpec) -> Callable[[Any], None]:
+        """After each batch: its metrics, and the model's in-flight count published."""
+        observe = metrics.batch_observer(spec.name, spec.version)
+        key = (spec.name, spec.version)
+
+        def hook(info: Any) -> None:
+            observe(info)
+            self._publish_in_flight[key]()
+
+        return hook
 
     async def stop(self) -> None:
         """Stop taking predictions, answer what is queued, write the prediction log out."""
@@ -465,8 +479,7 @@ class ServeApp:
         name, version = hosted.name, hosted.version
         encode_error = protocol.encode_v2_error if kind == "v2" else protocol.encode_error
         status, body, headers, rows, prediction_id = 500, b"", [], 0, None
-        if metrics is not None:
-            metrics.request_started(name, version)
+        hosted.in_flight += 1
         try:
             if not (self.ready and hosted.ready):
                 raise _not_ready()
@@ -508,9 +521,8 @@ class ServeApp:
             headers.append((b"x-prediction-id", base.encode()))
             if self.recorder is not None:
                 self.recorder.add(
+                    hosted.key,
                     ids,
-                    name,
-                    version,
                     model_input.tensor if model_input.tensor is not None else model_input.columns,
                     predictions,
                     (time.perf_counter() - started) * 1000.0,
@@ -546,9 +558,10 @@ class ServeApp:
                 extra={"request_id": request_id, "model": name, "version": version},
             )
         finally:
+            hosted.in_flight -= 1
             seconds = time.perf_counter() - started
             if metrics is not None:
-                metrics.request_finished(name, version, kind, status, seconds)
+                metrics.observe_request(name, version, kind, status, seconds)
             if self.access_log is not None:
                 self.access_log.write({
                     "request_id": request_id,

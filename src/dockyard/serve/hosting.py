@@ -142,12 +142,15 @@ class HostedModel:
         self.spec = spec
         self.name = spec.name
         self.version = spec.version
+        self.key = (spec.name, spec.version)
         started = time.perf_counter()
         self.model: LoadedModel = load(spec.path, trust=spec.trust, digest=spec.digest)
         self.load_seconds = time.perf_counter() - started
         self.signature: Signature | None = self.model.signature
         self._arrays = protocol.accepts_arrays(self.model)
         self.ready = False
+        self.in_flight = 0
+        """Requests for this model received and not yet answered."""
         self.batcher = AdaptiveBatcher(
             self._predict_batch, on_batch=on_batch, name=f"{spec.name}/{spec.version}", **batching
         )

@@ -194,6 +194,7 @@ class ServerMetrics:
         self._prediction_log: PredictionLogStats | None = None
         self._log_seen = (0, 0)
         self._batchers: list[tuple[Any, Any]] = []
+        self._in_flight_readers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------ requests
 
@@ -260,6 +261,23 @@ class ServerMetrics:
         """Read ``batcher.queued_requests`` into the queue depth gauge at every render."""
         self._batchers.append((self.queue_depth.labels(model, version), batcher))
 
+    def track_in_flight(
+        self, model: str, version: str, read: Callable[[], int]
+    ) -> Callable[[], None]:
+        """Read the in-flight gauge from ``read()`` at every render, instead of per request.
+
+        Returns a function that publishes the current value at once (call it
+        now and then, e.g. after each batch, so that other workers' renders
+        see it too).
+        """
+        child = self.in_flight.labels(model, version)
+
+        def publish() -> None:
+            child.set(read())
+
+        self._in_flight_readers.append(publish)
+        return publish
+
     def set_queue_depth(self, model: str, version: str, requests: int) -> None:
         """Set the queue depth gauge."""
         self.queue_depth.labels(model, version).set(requests)
@@ -301,7 +319,7 @@ class ServerMetrics:
     # ------------------------------------------------------------ exposition
 
     def sync(self) -> None:
-        """Pull values from the bound prediction log and tracked batchers."""
+        """Pull values from the bound prediction log, tracked batchers and in-flight readers."""
         stats = self._prediction_log
         if stats is not None:
             self.set_prediction_log(
@@ -309,6 +327,8 @@ class ServerMetrics:
             )
         for gauge, batcher in self._batchers:
             gauge.set(batcher.queued_requests)
+        for publish in self._in_flight_readers:
+            publish()
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition for ``/metrics``: ``(body, content_type)``.

@@ -4,36 +4,26 @@ Under load, the requests of one predict batch are answered in the same
 event-loop iteration. Appending each on its own would cost the log a
 validation and a conversion per request; :class:`Recorder` gathers what one
 iteration answered and appends it as one :class:`PredictionBatch` per model
-version and layout (ids, request ids and latencies per row, inputs and
-outputs concatenated), at the end of that iteration. A lone request is
-appended as it is.
+version (ids, request ids and latencies per row, inputs and outputs
+concatenated), at the end of that iteration. Records whose arrays differ in
+dtype or trailing shape, or that are not arrays, are appended one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
-from dockyard.serve.batching import batch_key, concat_rows
+from dockyard.serve.batching import concat_rows
 from dockyard.serve.predlog import PredictionBatch, PredictionLog
 
 __all__ = ["Recorder"]
 
-
-@dataclass(slots=True)
-class _Record:
-    ids: list[str]
-    model: str
-    version: str
-    inputs: Any
-    outputs: Any
-    latency_ms: float
-    request_id: str
+# (model, version), prediction ids, inputs, outputs, latency in ms, request id
+_Record = tuple[tuple[str, str], list[str], Any, Any, float, str]
 
 
 class Recorder:
@@ -45,66 +35,69 @@ class Recorder:
 
     def add(
         self,
+        model: tuple[str, str],
         ids: list[str],
-        model: str,
-        version: str,
         inputs: Any,
         outputs: Any,
         latency_ms: float,
         request_id: str,
     ) -> None:
-        """Queue one request's predictions; they reach the log at the end of this iteration."""
+        """Queue one request's predictions (``model`` is ``(name, version)``).
+
+        They reach the log at the end of the current loop iteration.
+        """
         if not self._records:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._records.append(_Record(ids, model, version, inputs, outputs, latency_ms, request_id))
+        self._records.append((model, ids, inputs, outputs, latency_ms, request_id))
 
     def flush(self) -> None:
         """Append everything queued (also called at shutdown, before the log closes)."""
         records, self._records = self._records, []
         if len(records) == 1:
-            self._append([records[0]])
+            self._append_one(records[0])
             return
-        groups: dict[Hashable, list[_Record]] = {}
+        groups: dict[tuple[str, str], list[_Record]] = {}
         for record in records:
-            groups.setdefault(_layout(record), []).append(record)
-        for key, group in groups.items():
-            if key is None:
-                for record in group:
-                    self._append([record])
+            groups.setdefault(record[0], []).append(record)
+        for group in groups.values():
+            if len(group) > 1 and _alike([r[2] for r in group]) and _alike([r[3] for r in group]):
+                self._append_many(group)
             else:
-                self._append(group)
+                for record in group:
+                    self._append_one(record)
 
-    def _append(self, group: list[_Record]) -> None:
-        first = group[0]
-        if len(group) == 1:
-            batch = PredictionBatch(
-                first.ids, first.model, first.version, inputs=first.inputs,
-                outputs=first.outputs, latency_ms=first.latency_ms, request_id=first.request_id,
-            )
-        else:
-            rows = [len(record.ids) for record in group]
-            batch = PredictionBatch(
-                list(chain.from_iterable(record.ids for record in group)),
-                first.model,
-                first.version,
-                inputs=concat_rows([record.inputs for record in group]),
-                outputs=concat_rows([record.outputs for record in group]),
-                latency_ms=np.repeat([record.latency_ms for record in group], rows),
-                request_id=list(chain.from_iterable(
-                    [record.request_id] * n for record, n in zip(group, rows))),
-            )
-        self.log.append(batch)
+    def _append_one(self, record: _Record) -> None:
+        (name, version), ids, inputs, outputs, latency_ms, request_id = record
+        self.log.append(PredictionBatch(
+            ids, name, version, inputs=inputs, outputs=outputs, latency_ms=latency_ms,
+            request_id=request_id,
+        ))
+
+    def _append_many(self, group: list[_Record]) -> None:
+        name, version = group[0][0]
+        rows = [len(record[1]) for record in group]
+        self.log.append(PredictionBatch(
+            list(chain.from_iterable(record[1] for record in group)),
+            name,
+            version,
+            inputs=concat_rows([record[2] for record in group]),
+            outputs=concat_rows([record[3] for record in group]),
+            latency_ms=np.repeat([record[4] for record in group], rows),
+            request_id=list(chain.from_iterable(
+                [record[5]] * n for record, n in zip(group, rows))),
+        ))
 
 
-def _layout(record: _Record) -> Hashable | None:
-    """What records must share to be concatenated; None when they cannot be."""
-    parts = []
-    for value in (record.inputs, record.outputs):
-        if isinstance(value, np.ndarray) and value.ndim >= 1:
-            parts.append(batch_key(value))
-        elif type(value) is dict and all(type(v) is np.ndarray and v.ndim >= 1
-                                         for v in value.values()):
-            parts.append(batch_key(value))
-        else:
-            return None
-    return (record.model, record.version, *parts)
+def _alike(values: list[Any]) -> bool:
+    """Whether ``values`` are arrays (or dicts of arrays) that concatenate without a cast."""
+    first = values[0]
+    if type(first) is np.ndarray:
+        if first.ndim == 0:
+            return False
+        dtype, trailing = first.dtype, first.shape[1:]
+        return all(type(v) is np.ndarray and v.dtype == dtype and v.ndim and
+                   v.shape[1:] == trailing for v in values)
+    if type(first) is dict and first:
+        return all(type(v) is dict and v.keys() == first.keys() for v in values) and all(
+            _alike([v[name] for v in values]) for name in first)
+    return False
