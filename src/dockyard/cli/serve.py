@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import typer
+from rich.markup import escape
 
 from dockyard.cli.common import UriOption, client, handle_errors
 from dockyard.cli.output import err_console
@@ -84,6 +85,7 @@ def serve(
     Prometheus metrics at /metrics. Ctrl-C or SIGTERM drains what is in
     flight and writes the prediction log out before exiting.
     """
+    from dockyard.manage.packages import is_model_uri
     from dockyard.serve.app import ServeConfig
     from dockyard.serve.hosting import resolve_model
     from dockyard.serve.runner import run
@@ -93,14 +95,15 @@ def serve(
     if name is not None and len(models) > 1:
         raise typer.BadParameter("--name names one model; with several, write NAME=MODEL",
                                  param_hint="--name")
+    body_bytes = _bytes(max_body_size)
     specs = []
     record = None
     for target in models:
         chosen = name
         match = _NAMED.match(target)
-        if match is not None and not target.startswith(("models:/", "runs:/")):
+        if match is not None and not is_model_uri(target):
             chosen, target = match.groups()
-        if target.startswith(("models:/", "runs:/")) and record is None:
+        if is_model_uri(target) and record is None:
             record = client(uri)
         specs.append(resolve_model(target, name=chosen, client=record, trust=trust or None))
     config = ServeConfig(
@@ -109,7 +112,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_queue=max_queue,
         timeout=timeout or None,
-        max_body_bytes=_bytes(max_body_size),
+        max_body_bytes=body_bytes,
         max_rows=max_rows,
         extra_columns="error" if strict else "drop",
         prediction_log=not no_prediction_log,
@@ -120,7 +123,8 @@ def serve(
         access_log=not no_access_log,
     )
     for spec in specs:
-        err_console.print(f"serving [bold]{spec.name}[/] version {spec.version} from {spec.uri}")
+        err_console.print(f"serving [bold]{escape(spec.name)}[/] version {spec.version} "
+                          f"from {escape(spec.uri)}")
     err_console.print(f"listening on http://{host}:{port} with {workers} worker(s); "
                       "ready at /v2/health/ready, metrics at /metrics")
     code = run(config, host=host, port=port, workers=workers, log_level=log_level.lower())
