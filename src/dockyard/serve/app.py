@@ -293,7 +293,7 @@ class ServeApp:
                 try:
                     await asyncio.to_thread(self.start)
                 except Exception as exc:
-                    log.exception("the server could not start")
+                    log.exception("the server could not start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 if self.access_log is not None:
