@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pyarrow.dataset as ds
 
 import numpy as np
 from rich.console import Console
@@ -32,6 +31,7 @@ from sklearn.model_selection import train_test_split
 
 import dockyard
 from dockyard.config import get_settings
+from dockyard.monitor.predictions import PredictionStore
 
 EXPERIMENT = "breast-cancer"
 MODEL = "breast-cancer-gbm"
@@ -165,10 +165,11 @@ def serve_champion(x_val) -> None:
     finally:
         server.send_signal(signal.SIGTERM)  # drains, then writes the prediction log out
         server.wait(timeout=60)
-    logged = ds.dataset(Path(get_settings().artifacts) / "predictions",
-                        partitioning="hive").count_rows()
-    console.print(f"  the prediction log holds {logged} predictions, partitioned by model, "
-                  "version and date")
+    store = PredictionStore()  # the artifact root the server logged to
+    logged = store.sql("SELECT count(*) AS n, avg(latency_ms) AS ms FROM predictions").to_pylist()
+    console.print(f"  the prediction log holds {logged[0]['n']} predictions, partitioned by "
+                  f"model, version and date (mean latency {logged[0]['ms']:.2f} ms)")
+    console.print("  try: dockyard predictions tail -n 5")
     console.print(f"  try: dockyard serve {uri} --port 8080")
 
 

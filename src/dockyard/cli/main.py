@@ -7,7 +7,7 @@ import os
 import typer
 
 from dockyard._version import __version__
-from dockyard.cli import artifacts, experiments, models, runs
+from dockyard.cli import artifacts, experiments, models, predictions, runs
 from dockyard.cli import serve as serve_cli
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
@@ -25,6 +25,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.command("serve")(serve_cli.serve)
+app.add_typer(predictions.app, name="predictions")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
