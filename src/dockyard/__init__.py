@@ -62,14 +62,20 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "drift_report",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # ``dockyard.models`` (the package format) is imported on first use: it
-    # brings in numpy and pandas, which tracking alone does not need.
+    # ``dockyard.models`` (the package format) and ``dockyard.drift_report`` are
+    # imported on first use: they bring in numpy and pandas, which tracking
+    # alone does not need.
     if name == "models":
         import importlib
 
         return importlib.import_module("dockyard.models")
+    if name == "drift_report":
+        from dockyard.monitor.report import drift_report
+
+        return drift_report
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

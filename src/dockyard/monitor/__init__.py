@@ -1,1 +1,1 @@
-"""Monitor: the prediction store (what the servers predicted), queried with DuckDB."""
+"""Monitor: the prediction store (what the servers predicted, queried with DuckDB) and drift."""
