@@ -69,20 +69,28 @@ def _pair(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray]:
     return p, q
 
 
-def _cdfs(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both empirical CDFs evaluated at every distinct value of the two samples, and the values."""
+def _merged(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both samples' values merged in order, and each sample's empirical CDF after each value.
+
+    Each sample is sorted on its own; a stable sort of the two sorted runs
+    is then a single merge.
+    """
     ref = np.sort(_sample(reference, "reference"))
     cur = np.sort(_sample(current, "current"))
-    points = np.union1d(ref, cur)
-    ref_cdf = np.searchsorted(ref, points, side="right") / ref.size
-    cur_cdf = np.searchsorted(cur, points, side="right") / cur.size
-    return points, ref_cdf, cur_cdf
+    values = np.concatenate([ref, cur])
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    from_ref = order < ref.size
+    ref_cdf = np.cumsum(from_ref) / ref.size
+    cur_cdf = np.cumsum(~from_ref) / cur.size
+    return values, ref_cdf, cur_cdf
 
 
 def ks_statistic(reference: Any, current: Any) -> float:
     """The two-sample Kolmogorov-Smirnov statistic: the largest gap between the two CDFs."""
-    _, ref_cdf, cur_cdf = _cdfs(reference, current)
-    return float(np.max(np.abs(ref_cdf - cur_cdf)))
+    values, ref_cdf, cur_cdf = _merged(reference, current)
+    last = np.append(values[1:] != values[:-1], True)  # where each run of equal values ends
+    return float(np.max(np.abs(ref_cdf[last] - cur_cdf[last])))
 
 
 def wasserstein(reference: Any, current: Any, *, normalize: bool = True) -> float:
@@ -92,8 +100,8 @@ def wasserstein(reference: Any, current: Any, *, normalize: bool = True) -> floa
     standard deviation, so that one threshold fits columns of any scale; a
     constant reference leaves the raw distance.
     """
-    points, ref_cdf, cur_cdf = _cdfs(reference, current)
-    distance = float(np.sum(np.abs(ref_cdf - cur_cdf)[:-1] * np.diff(points)))
+    values, ref_cdf, cur_cdf = _merged(reference, current)
+    distance = float(np.sum(np.abs(ref_cdf - cur_cdf)[:-1] * np.diff(values)))
     if not normalize:
         return distance
     spread = float(np.std(_sample(reference, "reference")))
@@ -125,19 +133,22 @@ def bin_counts(values: Any, edges: np.ndarray) -> np.ndarray:
 def category_counts(
     reference: Sequence[Any] | np.ndarray, current: Sequence[Any] | np.ndarray
 ) -> tuple[list[Any], np.ndarray, np.ndarray]:
-    """The categories of both samples (None and NaN dropped) and each sample's counts of them."""
+    """The categories of both samples, as text and sorted (None and NaN dropped), and each
+    sample's counts of them."""
     ref, cur = _categories(reference), _categories(current)
-    labels, inverse = np.unique(np.concatenate([ref, cur]), return_inverse=True)
-    size = len(labels)
-    ref_counts = np.bincount(inverse[: ref.size], minlength=size)
-    cur_counts = np.bincount(inverse[ref.size:], minlength=size)
-    return labels.tolist(), ref_counts, cur_counts
+    labels = sorted(ref.keys() | cur.keys())
+    return (labels, np.array([ref.get(k, 0) for k in labels], dtype=np.int64),
+            np.array([cur.get(k, 0) for k in labels], dtype=np.int64))
 
 
-def _categories(values: Any) -> np.ndarray:
-    array = np.asarray(values, dtype=object).ravel()
-    keep = np.array([v is not None and v == v for v in array], dtype=bool)  # v != v: NaN
-    return array[keep].astype(str)
+def _categories(values: Any) -> dict[str, int]:
+    import pandas as pd
+
+    counts: dict[str, int] = {}
+    series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
+    for label, n in series.value_counts(dropna=True).items():  # counted in C, a few labels
+        counts[str(label)] = counts.get(str(label), 0) + int(n)
+    return counts
 
 
 def psi(reference: Any, current: Any, *, floor: float = PSI_FLOOR) -> float:
