@@ -101,8 +101,8 @@ def drift_report(
 
 
 def _column(name: str, ref: pd.Series, cur: pd.Series, forced: bool, bins: int) -> dict[str, Any]:
-    numeric = not forced and pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(
-        ref)
+    types = pd.api.types
+    numeric = not forced and types.is_numeric_dtype(ref) and not types.is_bool_dtype(ref)
     kind = "numeric" if numeric else "categorical"
     ref_values, cur_values = ref.dropna(), cur.dropna()
     row: dict[str, Any] = {"column": name, "kind": kind, "reference_rows": len(ref_values),
