@@ -46,12 +46,11 @@ def no_multiprocess(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_exposition_has_every_family_with_its_labels(no_multiprocess: None) -> None:
     metrics = ServerMetrics()
-    metrics.request_started("churn", "3")
-    metrics.request_finished("churn", "3", "v2", 200, 0.0004)
+    metrics.observe_request("churn", "3", "v2", 200, 0.0004)
     metrics.observe_request("churn", "3", "v2", 200, 0.003)
     metrics.observe_request("churn", "3", "v2", 400, 0.0001)
     metrics.observe_request("churn", "3", "invocations", 200, 2.0)
-    metrics.request_started("churn", "3")  # still running
+    metrics.track_in_flight("churn", "3", lambda: 1)  # one still running, read at render
     hook = metrics.batch_observer("churn", "3")
     hook(
         BatchInfo(
@@ -183,9 +182,8 @@ WORKER = textwrap.dedent(
     n, render = int(sys.argv[1]), sys.argv[2] == "render"
     metrics = ServerMetrics()
     for _ in range(n):
-        metrics.request_started("churn", "3")
-        metrics.request_finished("churn", "3", "v2", 200, 0.001)
-    metrics.request_started("churn", "3")  # left in flight
+        metrics.observe_request("churn", "3", "v2", 200, 0.001)
+    metrics.track_in_flight("churn", "3", lambda: 1)()  # one left in flight, published
     metrics.batch_observer("churn", "3")(BatchInfo(n, n, 0.002, 0, n, "idle"))
     metrics.observe_model_load("churn", "3", float(n))
     metrics.set_prediction_log(written=n, dropped=1, lag_seconds=n / 10)

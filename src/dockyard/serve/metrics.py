@@ -33,9 +33,11 @@ Several worker processes
     :class:`ServerMetrics` per process in this mode.
 
 Cost
-    Recording a request is a dictionary lookup of cached label children and
-    three increments; no label resolution happens per request after the
-    first one with a given label set.
+    Recording a request is a dictionary lookup of cached label children, a
+    counter increment and a histogram observation; no label resolution
+    happens per request after the first one with a given label set. The
+    in-flight gauge is not touched per request: it is read from the server
+    at every render and published after every batch (:meth:`track_in_flight`).
 """
 
 from __future__ import annotations
@@ -189,7 +191,6 @@ class ServerMetrics:
         )  # fmt: skip
 
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
-        self._in_flight_children: dict[tuple[str, str], Any] = {}
         self._sync_lock = threading.Lock()
         self._prediction_log: PredictionLogStats | None = None
         self._log_seen = (0, 0)
@@ -197,22 +198,6 @@ class ServerMetrics:
         self._in_flight_readers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------ requests
-
-    def request_started(self, model: str, version: str) -> None:
-        """Count a request as in flight (pair with :meth:`request_finished`)."""
-        child = self._in_flight_children.get((model, version))
-        if child is None:
-            child = self._in_flight_children[(model, version)] = self.in_flight.labels(
-                model, version
-            )
-        child.inc()
-
-    def request_finished(
-        self, model: str, version: str, protocol: str, status: int, seconds: float
-    ) -> None:
-        """Record a request that :meth:`request_started` counted as in flight."""
-        self._in_flight_children[(model, version)].dec()
-        self.observe_request(model, version, protocol, status, seconds)
 
     def observe_request(
         self, model: str, version: str, protocol: str, status: int, seconds: float
