@@ -152,9 +152,9 @@ class PredictionStore:
                 "the prediction store is read-only: give a SELECT (or WITH ... SELECT) statement"
             )
         with self._connect() as con:
-            if con is None:
-                con = _connect()
-                con.register(VIEW, _EMPTY.empty_table())
+            if con is not None:
+                return _run(con, statement, [])
+        with _Connection(_EMPTY.empty_table()) as con:  # no log yet: the columns every file has
             return _run(con, statement, [])
 
     # -- helpers ------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class PredictionStore:
 class _Connection:
     """A DuckDB connection with the log registered as ``predictions`` (None: no log yet)."""
 
-    def __init__(self, dataset: ds.Dataset | None) -> None:
+    def __init__(self, dataset: ds.Dataset | pa.Table | None) -> None:
         self.dataset = dataset
         self.con: duckdb.DuckDBPyConnection | None = None
 

@@ -222,7 +222,6 @@ class ServeApp:
                 spec.name, spec.version, lambda hosted=hosted: hosted.in_flight)
             if config.warm_up:
                 hosted.warm_up()
-            hosted.ready = True
             self.models[(spec.name, spec.version)] = hosted
             self.defaults.setdefault(spec.name, hosted)
             log.info(
@@ -322,13 +321,8 @@ class ServeApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         path: str = scope["path"]
-        request_id = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                request_id = _request_id(value)
-                break
-        if request_id is None:
-            request_id = os.urandom(16).hex()
+        given = _header(scope, b"x-request-id")
+        request_id = (_request_id(given) if given else None) or os.urandom(16).hex()
         handler = self._exact.get(path)
         try:
             if handler is not None:
@@ -436,9 +430,8 @@ class ServeApp:
         if action == "":
             return 200, orjson.dumps(self._find(name, version, v2=True).metadata()), []
         if action == "ready":
-            hosted = self._find(name, version, v2=True)
-            ready = self.ready and hosted.ready
-            return (200 if ready else 503), orjson.dumps({"name": name, "ready": ready}), []
+            self._find(name, version, v2=True)
+            return self._model_ready(name)
         raise _Reply(404, _v2_error(f"no route {scope['path']}; use .../infer, .../ready"))
 
     async def _v1_model_route(
@@ -451,9 +444,12 @@ class ServeApp:
         if ":" in rest or "/" in rest:
             raise _Reply(404, _error_body(scope["path"], f"no route {scope['path']}"))
         _only(scope, "GET")
-        hosted = self._find(rest, None, v2=False)
-        ready = self.ready and hosted.ready
-        return (200 if ready else 503), orjson.dumps({"name": rest, "ready": ready}), []
+        self._find(rest, None, v2=False)
+        return self._model_ready(rest)
+
+    def _model_ready(self, name: str) -> tuple[int, bytes, list]:
+        """A served model's readiness (V1 and V2): its server's, since every model loads first."""
+        return (200 if self.ready else 503), orjson.dumps({"name": name, "ready": self.ready}), []
 
     async def _invocations(
         self, scope: Scope, receive: Receive, request_id: str, started: float
@@ -481,7 +477,7 @@ class ServeApp:
         status, body, headers, rows, prediction_id = 500, b"", [], 0, None
         hosted.in_flight += 1
         try:
-            if not (self.ready and hosted.ready):
+            if not self.ready:
                 raise _not_ready()
             batcher = hosted.batcher
             if batcher.queued_requests >= batcher.max_queue:

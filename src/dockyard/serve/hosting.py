@@ -148,7 +148,6 @@ class HostedModel:
         self.load_seconds = time.perf_counter() - started
         self.signature: Signature | None = self.model.signature
         self._arrays = protocol.accepts_arrays(self.model)
-        self.ready = False
         self.in_flight = 0
         """Requests for this model received and not yet answered."""
         self.batcher = AdaptiveBatcher(

@@ -32,7 +32,10 @@ def run(
     log_level: str = "info",
     graceful_timeout: float = 30.0,
 ) -> int:
-    """Serve ``config`` until a signal stops the server; the exit status (0 or 1).
+    """Serve ``config`` until a signal stops the server; 0 after a clean stop.
+
+    When a model fails to load, uvicorn ends the process itself (status 3)
+    after logging why.
 
     ``graceful_timeout`` is how long a shutdown waits for requests in flight
     before closing their connections.
