@@ -132,6 +132,16 @@ class StoreError(DockyardError):
     http_status = 500
 
 
+class NotificationError(DockyardError):
+    """A notification channel (webhook, email, Alertmanager) did not take a notification.
+
+    ``details`` names the ``channel``; the message says what went wrong.
+    """
+
+    error_code = "NOTIFICATION_FAILED"
+    http_status = 502
+
+
 class MissingExtra(DockyardError, ImportError):
     """An optional engine is needed; the message names the extra to install."""
 
