@@ -7,6 +7,7 @@ and the server itself are all built on this class.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ from dockyard.entities import (
     BatchResult,
     Experiment,
     FileInfo,
+    GroundTruth,
+    GroundTruthReport,
     LineageGraph,
     Metric,
     MetricHistory,
@@ -49,6 +52,7 @@ from dockyard.store.artifacts.base import Progress, ScopedArtifactStore
 if TYPE_CHECKING:
     from dockyard.manage.packages import ModelInfo
     from dockyard.models import LoadedModel
+    from dockyard.monitor.predictions import PredictionStore
 
 
 class Client:
@@ -449,12 +453,60 @@ class Client:
         """What a model version (any model URI) or a run (``runs:/<run_id>``) came from and made."""
         return lineage(self.store, uri)
 
+    # monitoring ----------------------------------------------------------------------
+    def prediction_store(self) -> PredictionStore:
+        """The prediction log under this client's artifact root (local mode only)."""
+        from dockyard.monitor.predictions import PredictionStore
+
+        if self.is_remote:
+            raise InvalidArgument(
+                "the prediction log is read where it is stored: give the artifact root "
+                "(DOCKYARD_ARTIFACTS, a folder or s3://bucket/prefix) instead of a server URI")
+        return PredictionStore(self._artifact_root)
+
+    def log_ground_truth(self, prediction_ids: Sequence[str], labels: Sequence[Any], *,
+                         label_time: Any = None, replace: bool = False) -> GroundTruthReport:
+        """Record the true outcome of predictions, one label per prediction id.
+
+        Labels may come days after their predictions: each joins its prediction by id,
+        in the prediction's time window. ``label_time`` is when the outcomes became
+        known, for the label delay: a datetime or ms since the epoch, for all labels or
+        one per label; it defaults to now. The report lists ids that already had a
+        label (kept, unless ``replace``) and ids not (yet) in the prediction log.
+        """
+        when: Any = _epoch_ms("label_time", label_time) if _one_time(label_time) else [
+            _epoch_ms("label_time", t) for t in label_time]
+        if self.is_remote:  # the server checks the ids against its own log
+            return self.store.log_ground_truth(  # type: ignore[return-value]
+                prediction_ids, labels, when, replace)
+        result = self.store.log_ground_truth(prediction_ids, labels, when, replace)
+        ids = list(dict.fromkeys(prediction_ids))
+        found = set(self.prediction_store().lookup(ids, ["prediction_id"]).column(0).to_pylist())
+        return GroundTruthReport(received=len(prediction_ids), **result.model_dump(),
+                                 unknown_ids=[pid for pid in ids if pid not in found])
+
+    def get_ground_truth(self, prediction_ids: Sequence[str]) -> list[GroundTruth]:
+        """The labels stored for these prediction ids (ids without one are left out)."""
+        return self.store.get_ground_truth(prediction_ids)
+
     # audit ---------------------------------------------------------------------------
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
                                               max_results)
+
+
+def _one_time(when: Any) -> bool:
+    return when is None or isinstance(when, int | dt.datetime) or not hasattr(when, "__len__")
+
+
+def _epoch_ms(kind: str, when: int | dt.datetime | None) -> int | None:
+    """A time as ms since the epoch; naive datetimes are taken as UTC."""
+    if isinstance(when, dt.datetime):
+        aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        return int(aware.timestamp() * 1000)
+    return None if when is None else v.int64(kind, when)
 
 
 def _join(folder: str | None, name: str) -> str:

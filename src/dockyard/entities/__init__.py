@@ -1,6 +1,11 @@
 """Pure domain objects of the Dockyard record (no I/O)."""
 
 from dockyard.entities.audit import AuditEvent, AuditEventPage
+from dockyard.entities.monitoring import (
+    GroundTruth,
+    GroundTruthReport,
+    GroundTruthResult,
+)
 from dockyard.entities.registry import (
     AliasChange,
     LineageEdge,
@@ -50,6 +55,9 @@ __all__ = [
     "ExperimentPage",
     "FileInfo",
     "FileInfoPage",
+    "GroundTruth",
+    "GroundTruthReport",
+    "GroundTruthResult",
     "LineageEdge",
     "LineageGraph",
     "LineageNode",

@@ -132,6 +132,24 @@ class PredictionStore:
             names = self._columns(con, columns)
             return _run(con, statement.format(columns=names), params)
 
+    def lookup(self, prediction_ids: Sequence[str],
+               columns: Sequence[str] | None = None) -> pa.Table:
+        """The logged predictions with these ids (in no particular order); missing ids are left out.
+
+        The ids are joined inside DuckDB, so asking for many at once is one scan of the
+        ``prediction_id`` column, not one per id.
+        """
+        if isinstance(prediction_ids, str):
+            prediction_ids = [prediction_ids]
+        wanted = pa.table({"id": pa.array(list(dict.fromkeys(prediction_ids)), pa.string())})
+        with self._connect() as con:
+            if con is None:
+                return _empty(columns)
+            con.register("wanted", wanted)
+            names = self._columns(con, columns)
+            return _run(con, f"SELECT {names} FROM {VIEW} "
+                             "WHERE prediction_id IN (SELECT id FROM wanted)", [])
+
     def tail(self, n: int = 10, **filters: Any) -> pa.Table:
         """The newest ``n`` predictions (oldest first), with the filters of :meth:`query`."""
         newest = self.query(limit=n, newest_first=True, **filters)

@@ -18,7 +18,15 @@ from dockyard.config import get_settings
 from dockyard.server.deps import add_body_schemas
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
-from dockyard.server.routes import audit, experiments, lineage, models, projects, runs
+from dockyard.server.routes import (
+    audit,
+    experiments,
+    ground_truth,
+    lineage,
+    models,
+    projects,
+    runs,
+)
 from dockyard.server.ui import html_error_response
 from dockyard.server.ui import router as ui_router
 from dockyard.server.ui_models import router as ui_models_router
@@ -62,7 +70,8 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     )
     app.state.client = client
     install_error_handlers(app, html_error_response)
-    for module in (projects, experiments, runs, artifact_routes, audit, models, lineage):
+    for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
+                   ground_truth):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ui_router)
     app.include_router(ui_models_router)

@@ -104,3 +104,19 @@ class SetAlias(_Body):
 class TransitionStage(_Body):
     stage: str | None = Field(description="None, Staging, Production or Archived (any case)")
     archive_existing: StrictBool = False
+
+
+class LogGroundTruth(_Body):
+    """Labels of served predictions, one per prediction id."""
+
+    prediction_ids: list[str]
+    labels: list[StrictBool | StrictInt | float | str]
+    label_time: StrictInt | list[StrictInt] | None = None
+    """When the outcomes became known (ms since the epoch): one time, or one per label;
+    defaults to now."""
+    replace: StrictBool = False
+    """Replace labels already stored for these ids (otherwise they are reported as duplicates)."""
+
+
+class GetGroundTruth(_Body):
+    prediction_ids: list[str]

@@ -16,7 +16,8 @@ Error contract, shared by all implementations:
 * ``StoreError`` for failures of the backend itself.
 
 A failed call writes nothing. The registry's operations, which every
-metadata store also has, are in :mod:`dockyard.store.registry`.
+metadata store also has, are in :mod:`dockyard.store.registry`; ground
+truth is in :mod:`dockyard.store.monitoring`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from dockyard.entities import (
     RunStatus,
 )
 from dockyard.errors import InvalidArgument
+from dockyard.store.monitoring import MonitoringStore
 from dockyard.store.registry import RegistryStore
 
 DEFAULT_PROJECT = "default"
@@ -67,8 +69,9 @@ def check_max_points(max_points: Any) -> int | None:
     return n
 
 
-class MetadataStore(RegistryStore, ABC):
-    """Projects, experiments, runs, their params/metrics/tags, audit events, and the registry."""
+class MetadataStore(RegistryStore, MonitoringStore, ABC):
+    """Projects, experiments, runs, their params/metrics/tags, audit events, the registry
+    and ground truth."""
 
     # projects -------------------------------------------------------------
     @abstractmethod

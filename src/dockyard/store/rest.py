@@ -14,6 +14,8 @@ from dockyard.entities import (
     BatchResult,
     Experiment,
     ExperimentPage,
+    GroundTruth,
+    GroundTruthReport,
     MetricHistory,
     ModelStage,
     ModelVersion,
@@ -30,9 +32,13 @@ from dockyard.entities import (
     StageTransition,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.monitoring import check_label_times, check_labels, check_prediction_id
 from dockyard.errors import PermissionDenied
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import HttpSession
+
+
+_GROUND_TRUTH_PAGE = 10_000
 
 
 def _q(resource_id: str) -> str:
@@ -149,6 +155,31 @@ class RestMetadataStore(MetadataStore):
         return AuditEventPage.model_validate_json(self._get(
             "/audit-events", resource_type=resource_type, resource_id=resource_id, actor=actor,
             since=since, until=until, max_results=max_results)).items
+
+    # ground truth
+    def log_ground_truth(self, prediction_ids: Sequence[str], labels: Sequence[Any],
+                         label_time: int | Sequence[int] | None = None,
+                         replace: bool = False) -> GroundTruthReport:
+        """As the SQL store; the server also reports ids missing from its prediction log."""
+        pairs = check_labels(prediction_ids, labels)
+        body: dict[str, Any] = {"prediction_ids": [p for p, _ in pairs],
+                                "labels": [label for _, label in pairs], "replace": replace}
+        if label_time is not None:
+            times = check_label_times(label_time, len(pairs), 0)
+            body["label_time"] = times if len(set(times)) > 1 else times[0]
+        return GroundTruthReport.model_validate_json(
+            self.http.request("POST", "/ground-truth", json=body).content)
+
+    def get_ground_truth(self, prediction_ids: Sequence[str]) -> list[GroundTruth]:
+        if isinstance(prediction_ids, str):
+            prediction_ids = [prediction_ids]
+        ids = [check_prediction_id(pid) for pid in prediction_ids]
+        found: list[GroundTruth] = []
+        for start in range(0, len(ids), _GROUND_TRUTH_PAGE):
+            found.extend(Page[GroundTruth].model_validate_json(self.http.request(
+                "POST", "/ground-truth/search",
+                json={"prediction_ids": ids[start:start + _GROUND_TRUTH_PAGE]}).content).items)
+        return found
 
     # registry
     # Names, versions and aliases are checked here as well: each must be one path segment.

@@ -27,6 +27,7 @@ from dockyard.config import get_settings
 from dockyard.entities import (
     AliasChange,
     Experiment,
+    GroundTruthReport,
     Metric,
     ModelVersion,
     NewRun,
@@ -323,6 +324,19 @@ def load_model(model_uri: str | Path, *, trust: bool | None = None) -> LoadedMod
     list of records or a numpy array, checked against the signature.
     """
     return _client().load_model(model_uri, trust=trust)
+
+
+def log_ground_truth(prediction_ids: Sequence[str], labels: Sequence[Any], *,
+                     label_time: Any = None, replace: bool = False) -> GroundTruthReport:
+    """Record the true outcome of served predictions, by the ids the server returned.
+
+    Labels may arrive days later; each joins its prediction's time window. The
+    report counts what was written and lists duplicate ids (the first label
+    stays unless ``replace=True``) and ids not found in the prediction log.
+    See :meth:`Client.log_ground_truth`.
+    """
+    return _client().log_ground_truth(prediction_ids, labels, label_time=label_time,
+                                      replace=replace)
 
 
 def flush(timeout: float | None = None) -> None:

@@ -210,3 +210,14 @@ model_aliases = Table(
     Column("version", Integer, nullable=False),
     ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
 )
+
+# Labels of predictions, by the id the server gave the prediction. The label is
+# JSON (a number, a bool or a string) so that it comes back with its type.
+ground_truth = Table(
+    "ground_truth",
+    metadata,
+    Column("prediction_id", String(128), primary_key=True),
+    Column("label", Text, nullable=False),
+    Column("label_time", BigInteger, nullable=False),
+    Column("logged_at", BigInteger, nullable=False),
+)
