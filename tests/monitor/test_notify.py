@@ -262,6 +262,9 @@ def test_channel_from_config_builds_each_type() -> None:
                                    "template": "raw", "headers": {"X-Token": "t"}})
     assert isinstance(webhook, WebhookChannel)
     assert (webhook.template, webhook.headers, webhook.timeout) == ("raw", {"X-Token": "t"}, 10)
+    assert webhook.name == "webhook https://hooks.example.org"
+    named = channel_from_config({"type": "webhook", "url": "http://u:pw@[::1]:8080/hook?k=secret"})
+    assert named.name == "webhook http://[::1]:8080"
     email = channel_from_config({"type": "email", "host": "smtp.example.org", "port": 587,
                                  "sender": "a@example.org", "recipients": "b@x.org, c@x.org",
                                  "starttls": True})
@@ -277,6 +280,8 @@ def test_channel_from_config_builds_each_type() -> None:
     ({"url": "http://x"}, "type"),
     ({"type": "webhook"}, "url"),
     ({"type": "webhook", "url": "ftp://x"}, "url"),
+    ({"type": "webhook", "url": "http://x:port/"}, "url"),
+    ({"type": "webhook", "url": 42}, "url"),
     ({"type": "webhook", "url": "http://x", "temlpate": "raw"}, "temlpate"),
     ({"type": "webhook", "url": "http://x", "template": "teams"}, "template"),
     ({"type": "webhook", "url": "http://x", "timeout": 0}, "timeout"),

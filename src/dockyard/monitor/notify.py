@@ -40,9 +40,11 @@ __all__ = [
     "EmailChannel",
     "Notification",
     "WebhookChannel",
+    "alertmanager_payload",
     "channel_from_config",
     "deliver",
     "headline",
+    "slack_payload",
 ]
 
 log = logging.getLogger("dockyard.monitor")
@@ -200,18 +202,29 @@ def _check_timeout(timeout: float) -> float:
     return float(timeout)
 
 
-def _check_http_url(url: str, field: str = "url") -> str:
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgument(f"{field} must be an http(s) URL, not {url!r}", field=field)
+def _check_http_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except (TypeError, ValueError, AttributeError):  # not a string, or a bad port
+        ok = False
+    if not ok:
+        raise InvalidArgument(f"url must be an http(s) URL, not {url!r}", field="url")
     return url
 
 
+def _check_retries(attempts: int, backoff: float) -> None:
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
+        raise InvalidArgument(f"attempts must be 1 to 10, not {attempts!r}", field="attempts")
+    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not 0 <= backoff <= 10:
+        raise InvalidArgument(f"backoff must be 0 to 10 seconds, not {backoff!r}",
+                              field="backoff")
+
+
 def _safe_url(url: str) -> str:
-    """Scheme, host and port: webhook paths often embed a secret (Slack's do)."""
+    """Scheme, host and port: webhook paths often embed a secret (Slack's do), as can userinfo."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _post_json(channel: str, url: str, body: Any, *, headers: Mapping[str, str],
@@ -287,8 +300,7 @@ class WebhookChannel:
         if headers is not None and not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             raise InvalidArgument("headers map strings to strings", field="headers")
-        if not isinstance(attempts, int) or not 1 <= attempts <= 10:
-            raise InvalidArgument(f"attempts must be 1 to 10, not {attempts!r}", field="attempts")
+        _check_retries(attempts, backoff)
         self.url = _check_http_url(url)
         self.headers = dict(headers or {})
         self.timeout = _check_timeout(timeout)
@@ -317,6 +329,7 @@ class AlertmanagerChannel:
 
     def __init__(self, url: str, *, timeout: float = 10, attempts: int = _ATTEMPTS,
                  backoff: float = _BACKOFF_S) -> None:
+        _check_retries(attempts, backoff)
         self.url = _check_http_url(url).rstrip("/")
         self.timeout = _check_timeout(timeout)
         self.attempts = attempts
