@@ -126,3 +126,157 @@ def check_label_times(label_time: Any, n: int, default: int) -> list[int]:
         raise InvalidArgument(f"{len(times)} label times for {n} labels: give one time, "
                               "or one per label")
     return times
+
+
+# -- monitors, their values and their alerts -------------------------------------------------
+
+SEVERITIES = ("critical", "warning", "info")
+COMPARISONS = (">", ">=", "<", "<=")
+ALERT_STATES = ("pending", "firing", "resolved")
+ANY_FEATURE = "*"
+"""A rule's ``feature`` that matches every feature (and the prediction) of the monitor."""
+PREDICTION = "prediction"
+"""The name drift and quality values of the model's output go by, as if it were a feature."""
+
+FEATURE_METRICS = frozenset({
+    "drift_score", "drifted", "psi", "jensen_shannon", "wasserstein", "ks", "chi_square_p",
+    "linf", "null_rate", "type_error_rate", "out_of_range", "unseen_categories",
+    "distinct_change",
+})
+"""Values per feature (and for the prediction): name the feature in a rule, or ``*``."""
+MODEL_METRICS = frozenset({
+    "rows", "share_drifted", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
+    "mae", "rmse", "mape", "r2", "label_coverage", "label_delay_p50", "latency_p50",
+    "latency_p95", "latency_p99", "throughput",
+})
+"""Values of the whole window (overall or per cohort): a rule names no feature."""
+METRICS = FEATURE_METRICS | MODEL_METRICS
+
+
+class Rule(_Entity):
+    """When a monitor raises an alert: ``metric`` (of ``feature``, in ``cohort``) ``op`` a limit.
+
+    The limit is ``threshold``; with ``relative`` it is the reference's value
+    moved by ``threshold`` in the direction of ``op`` (``accuracy < -0.05``
+    relative: five points under the reference's accuracy; ``psi > 0``
+    relative: above the mean + 3 sigma the reference shows between its own
+    chunks). The condition must hold for ``for_seconds`` before the alert
+    fires (it is *pending* until then).
+    """
+
+    name: str
+    metric: str
+    feature: str | None = None
+    cohort: str | None = None
+    """A cohort key such as ``plan=pro`` or ``age=[30, 60)``; None is the whole window."""
+    op: str = ">"
+    threshold: float = 0.0
+    relative: bool = False
+    for_seconds: int = 0
+    severity: str = "warning"
+    webhook: str | None = None
+    """A URL called (raw JSON) when this rule fires: a retraining trigger, for example."""
+
+
+class Cohort(_Entity):
+    """A segment of the traffic: one cohort per value of ``column`` (the most frequent
+    ``max_values``, the rest as ``other``), or per bin of ``bins`` for a number."""
+
+    column: str
+    bins: list[float] | None = None
+    max_values: int = 10
+
+
+class MonitorSpec(_Entity):
+    """What a monitor watches and how; everything but its identity."""
+
+    name: str
+    model_name: str
+    model_version: str | None = None
+    """None watches every version of the model."""
+    deployment: str | None = None
+    """The deployment as the server logs it (``dockyard serve --deployment``); None: any."""
+    task: str | None = None
+    """``classification`` or ``regression``: which quality metrics apply once labels arrive."""
+    window_seconds: int = 3600
+    features: list[str] = Field(default_factory=list)
+    """Input columns to watch (without the ``input.`` prefix); empty: every one the reference has."""
+    categorical: list[str] = Field(default_factory=list)
+    prediction: str | None = None
+    """The output column to watch (without ``output.``); None: the model's only output."""
+    positive_class: Label | None = None
+    """For precision, recall, F1 and ROC AUC of a binary classifier."""
+    cohorts: list[Cohort] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    channels: list[dict[str, Any]] = Field(default_factory=list)
+    """Notification channels (see :func:`dockyard.monitor.notify.channel_from_config`)."""
+    reference: str | None = None
+    """Where the reference profile is stored (an artifact path), once one is set."""
+    interval_seconds: int = 300
+    """How often ``dockyard server`` evaluates the monitor; 0 turns scheduling off."""
+    min_rows: int = 30
+    """Fewer rows (or labels) than this in a window give "no data", not a value."""
+
+
+class Monitor(MonitorSpec):
+    """A stored monitor."""
+
+    id: str
+    created_at: int
+    updated_at: int
+    last_run_at: int | None = None
+
+
+class MonitorValue(_Entity):
+    """One metric of one window: per feature and cohort where that applies.
+
+    ``value`` is None when the window had no data for it; ``status`` then says
+    why (``no_data: 3 rows, 30 needed``). ``count`` is how many rows (or labels)
+    it was computed from; ``reference`` is the reference's value, when known.
+    """
+
+    monitor_id: str
+    window_start: int
+    window_end: int
+    metric: str
+    feature: str = ""
+    cohort: str = ""
+    value: float | None = None
+    count: int = 0
+    reference: float | None = None
+    status: str = "ok"
+    computed_at: int
+
+
+class Alert(_Entity):
+    """An alert of a monitor's rule (for one feature and cohort): pending, firing or resolved."""
+
+    id: str
+    monitor_id: str
+    rule: str
+    fingerprint: str
+    """The same for every alert of one rule, feature and cohort: the deduplication key."""
+    feature: str = ""
+    cohort: str = ""
+    severity: str
+    state: str
+    value: float | None = None
+    threshold: float | None = None
+    summary: str = ""
+    started_at: int
+    """When the condition was first seen (the alert became pending)."""
+    fired_at: int | None = None
+    resolved_at: int | None = None
+    updated_at: int
+
+
+class AlertEvent(_Entity):
+    """A change of an alert's state, with what was delivered where."""
+
+    alert_id: str
+    time: int
+    state: str
+    value: float | None = None
+    message: str = ""
+    deliveries: list[dict[str, Any]] = Field(default_factory=list)
+    """One entry per channel: ``{"channel": ..., "ok": bool, "error": ...}``."""
