@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from dockyard.config import get_settings, is_http_uri
 from dockyard.entities import (
+    Alert,
+    AlertEvent,
     AliasChange,
     AuditEvent,
     Batch,
@@ -29,6 +31,9 @@ from dockyard.entities import (
     MetricHistory,
     ModelStage,
     ModelVersion,
+    Monitor,
+    MonitorSpec,
+    MonitorValue,
     Page,
     Param,
     Project,
@@ -42,6 +47,7 @@ from dockyard.entities import (
     now_ms,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.monitoring import check_monitor_spec
 from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from dockyard.manage.lineage import lineage
 from dockyard.manage.uris import resolve_model_uri
@@ -488,6 +494,73 @@ class Client:
     def get_ground_truth(self, prediction_ids: Sequence[str]) -> list[GroundTruth]:
         """The labels stored for these prediction ids (ids without one are left out)."""
         return self.store.get_ground_truth(prediction_ids)
+
+    def create_monitor(self, spec: MonitorSpec | Mapping[str, Any]) -> Monitor:
+        """Store a monitor (a :class:`MonitorSpec`, or a mapping of its fields).
+
+        Raises AlreadyExists for a name another monitor has, InvalidArgument
+        naming the first mistake in the spec.
+        """
+        return self.store.create_monitor(check_monitor_spec(spec))
+
+    def get_monitor(self, monitor_id: str) -> Monitor:
+        """Raises NotFound."""
+        return self.store.get_monitor(monitor_id)
+
+    def get_monitor_by_name(self, name: str) -> Monitor:
+        """Raises NotFound."""
+        return self.store.get_monitor_by_name(name)
+
+    def list_monitors(self, model_name: str | None = None,
+                      deployment: str | None = None) -> list[Monitor]:
+        """Monitors by name; of one model, or one deployment, when given."""
+        return self.store.list_monitors(model_name, deployment)
+
+    def update_monitor(self, monitor_id: str, spec: MonitorSpec | Mapping[str, Any]) -> Monitor:
+        """Replace a monitor's spec (its name may change); its values and alerts stay."""
+        return self.store.update_monitor(monitor_id, check_monitor_spec(spec))
+
+    def set_monitor_run(self, monitor_id: str, time: int | dt.datetime) -> None:
+        """Record when a monitor was last evaluated (a datetime, or ms since the epoch)."""
+        self.store.set_monitor_run(monitor_id, _epoch_ms("time", time))  # type: ignore[arg-type]
+
+    def delete_monitor(self, monitor_id: str) -> Monitor:
+        """Delete a monitor with its values, alerts and alert events; returns it as it was."""
+        return self.store.delete_monitor(monitor_id)
+
+    def log_monitor_values(self, values: Sequence[MonitorValue]) -> int:
+        """Write values per window, replacing those stored with the same key; returns rows written."""
+        return self.store.log_monitor_values(values)
+
+    def get_monitor_values(self, monitor_id: str, since: int | dt.datetime | None = None,
+                           until: int | dt.datetime | None = None, metric: str | None = None,
+                           feature: str | None = None,
+                           cohort: str | None = None) -> list[MonitorValue]:
+        """A monitor's values with window_start in [since, until), by window, metric, feature
+        and cohort; ``""`` is the feature (or cohort) of values of the whole window."""
+        return self.store.get_monitor_values(monitor_id, _epoch_ms("since", since),
+                                             _epoch_ms("until", until), metric, feature, cohort)
+
+    def save_alert(self, alert: Alert) -> Alert:
+        """Insert an alert, or replace the one with its id."""
+        return self.store.save_alert(alert)
+
+    def get_alert(self, alert_id: str) -> Alert:
+        """Raises NotFound."""
+        return self.store.get_alert(alert_id)
+
+    def list_alerts(self, monitor_id: str | None = None, states: Sequence[str] | str | None = None,
+                    max_results: int = 1000) -> list[Alert]:
+        """Alerts (of one monitor, in some states: ``"firing"`` or a list), newest update first."""
+        return self.store.list_alerts(monitor_id, states, max_results)
+
+    def record_alert_event(self, event: AlertEvent) -> AlertEvent:
+        """Append a change of an alert's state, with what was delivered where."""
+        return self.store.record_alert_event(event)
+
+    def list_alert_events(self, alert_id: str) -> list[AlertEvent]:
+        """An alert's history, oldest first. Raises NotFound."""
+        return self.store.list_alert_events(alert_id)
 
     # audit ---------------------------------------------------------------------------
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,

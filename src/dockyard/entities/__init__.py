@@ -2,9 +2,16 @@
 
 from dockyard.entities.audit import AuditEvent, AuditEventPage
 from dockyard.entities.monitoring import (
+    Alert,
+    AlertEvent,
+    Cohort,
     GroundTruth,
     GroundTruthReport,
     GroundTruthResult,
+    Monitor,
+    MonitorSpec,
+    MonitorValue,
+    Rule,
 )
 from dockyard.entities.registry import (
     AliasChange,
@@ -45,12 +52,15 @@ from dockyard.entities.tracking import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertEvent",
     "AliasChange",
     "AuditEvent",
     "AuditEventPage",
     "Batch",
     "BatchContent",
     "BatchResult",
+    "Cohort",
     "Experiment",
     "ExperimentPage",
     "FileInfo",
@@ -67,6 +77,9 @@ __all__ = [
     "ModelVersion",
     "ModelVersionPage",
     "ModelVersionStatus",
+    "Monitor",
+    "MonitorSpec",
+    "MonitorValue",
     "NewRun",
     "Page",
     "Param",
@@ -75,6 +88,7 @@ __all__ = [
     "RegisteredModel",
     "RegisteredModelPage",
     "ResolvedModel",
+    "Rule",
     "Run",
     "RunPage",
     "RunSource",

@@ -280,3 +280,280 @@ class AlertEvent(_Entity):
     message: str = ""
     deliveries: list[dict[str, Any]] = Field(default_factory=list)
     """One entry per channel: ``{"channel": ..., "ok": bool, "error": ...}``."""
+
+
+# -- checks shared by every store ------------------------------------------------------------
+
+TASKS = ("classification", "regression")
+MIN_WINDOW_SECONDS = 60
+MAX_WINDOW_SECONDS = 31 * 24 * 3600
+MAX_COHORT_VALUES = 100
+MAX_VALUES_PER_CALL = 100_000
+"""The most monitor values one call (or request) takes."""
+MAX_TEXT = 250
+"""The longest rule, feature, cohort, metric, deployment and fingerprint names."""
+MAX_MESSAGE = 10_000
+"""The longest alert summary, event message and value status."""
+_ALERT_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:\-]{0,127}\Z")
+
+
+def _text(kind: str, value: Any, limit: int = MAX_TEXT, *, empty: bool = False) -> str:
+    """A short string without control characters (may be empty only with ``empty``)."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{kind} must be a string, got {type(value).__name__}")
+    if not value and empty:
+        return value
+    if not value.strip():
+        raise InvalidArgument(f"{kind} must not be empty")
+    if len(value) > limit:
+        raise InvalidArgument(f"{kind} {value[:40]!r}... is {len(value)} characters; "
+                              f"the limit is {limit}")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidArgument(f"{kind} {value!r:.80} contains control characters")
+    return value
+
+
+def _message(kind: str, value: Any) -> str:
+    from dockyard.entities import validation as v
+
+    return v.validate_text(kind, value, MAX_MESSAGE)
+
+
+def _integer(kind: str, value: Any, low: int, high: int | None = None, hint: str = "") -> int:
+    from dockyard.entities import validation as v
+
+    n = v.int64(kind, value)
+    if n < low or (high is not None and n > high):
+        bound = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+        raise InvalidArgument(f"{kind} is {n:,}; it must be {bound}{hint}")
+    return n
+
+
+def _finite(kind: str, value: Any, *, optional: bool = True) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        none = " or None" if optional else ""
+        raise InvalidArgument(f"{kind} is {value!r:.40}; it must be a finite number{none}")
+    return float(value)
+
+
+def _choice(kind: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise InvalidArgument(f"{kind} {value!r:.40} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _json_objects(kind: str, items: Any) -> list[dict[str, Any]]:
+    import orjson
+
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise InvalidArgument(f"{kind} must be a list of JSON objects")
+    try:
+        text = orjson.dumps(items)
+    except TypeError as exc:
+        raise InvalidArgument(f"{kind} is not JSON: {exc}") from None
+    if b"\\u0000" in text:
+        raise InvalidArgument(f"{kind} contains a NUL character")
+    return items
+
+
+def check_monitor_name(name: Any) -> str:
+    """A monitor's name: the rules of model names (up to 200 characters, no ``/`` or ``@``)."""
+    from dockyard.entities import validation as v
+
+    rules = "monitor names follow the rules of model names"
+    if isinstance(name, str) and ("/" in name or "@" in name):
+        raise InvalidArgument(f"monitor name {name!r:.80} must not contain '/' or '@' ({rules})")
+    try:
+        return v.validate_model_name(name)
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            f"{exc.message.replace('model name', 'monitor name', 1)} ({rules})") from None
+
+
+def _check_rule(rule: Rule, where: str) -> None:
+    _text(f"{where} name", rule.name)
+    if rule.metric not in METRICS:
+        raise InvalidArgument(
+            f"{where} has metric {rule.metric!r:.60}, which is not one Dockyard computes; "
+            f"use one of {', '.join(sorted(METRICS))}")
+    if rule.metric in MODEL_METRICS and rule.feature is not None:
+        raise InvalidArgument(
+            f"{where}: {rule.metric} is a value of the whole window; leave feature unset "
+            f"(it is {rule.feature!r:.60})")
+    if rule.feature is not None:
+        _text(f"{where} feature", rule.feature)
+    if rule.cohort is not None:
+        _text(f"{where} cohort", rule.cohort)
+    _choice(f"{where} op", rule.op, COMPARISONS)
+    _finite(f"{where} threshold", rule.threshold, optional=False)
+    _integer(f"{where} for_seconds", rule.for_seconds, 0)
+    _choice(f"{where} severity", rule.severity, SEVERITIES)
+    if rule.webhook is not None and (not isinstance(rule.webhook, str) or not rule.webhook.startswith(
+            ("http://", "https://"))):
+        raise InvalidArgument(f"{where} webhook {rule.webhook!r:.80} must be an http(s):// URL")
+
+
+def _check_cohort(cohort: Cohort, where: str) -> None:
+    _text(f"{where} column", cohort.column)
+    if cohort.bins is not None:
+        bins = cohort.bins
+        if not bins:
+            raise InvalidArgument(f"{where} bins must hold at least one edge (or be None)")
+        for edge in bins:
+            _finite(f"{where} bin edge", edge, optional=False)
+        if any(a >= b for a, b in zip(bins, bins[1:])):
+            raise InvalidArgument(f"{where} bins {bins!r:.80} must be increasing, e.g. [18, 30, 60]")
+    _integer(f"{where} max_values", cohort.max_values, 1, MAX_COHORT_VALUES)
+
+
+def check_monitor_spec(spec: Any) -> MonitorSpec:
+    """A monitor's spec, checked whole: InvalidArgument naming the first mistake and its fix.
+
+    Takes a :class:`MonitorSpec` (a :class:`Monitor` gives its spec) or a
+    mapping of its fields; returns the spec alone.
+    """
+    from collections.abc import Mapping
+
+    from pydantic import ValidationError
+
+    from dockyard.entities import validation as v
+
+    fields = MonitorSpec.model_fields
+    try:
+        if isinstance(spec, MonitorSpec):
+            spec = MonitorSpec.model_validate(
+                {k: val for k, val in spec.__dict__.items() if k in fields})
+        elif isinstance(spec, Mapping):
+            spec = MonitorSpec.model_validate(dict(spec))
+        else:
+            raise InvalidArgument(f"a monitor spec must be a MonitorSpec, got {type(spec).__name__}")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        raise InvalidArgument(f"monitor spec {where}: {err['msg']}") from None
+    check_monitor_name(spec.name)
+    v.validate_model_name(spec.model_name)
+    if spec.model_version is not None:
+        _text("model_version", spec.model_version)
+    if spec.deployment is not None:
+        _text("deployment", spec.deployment)
+    if spec.task is not None:
+        _choice("task", spec.task, TASKS)
+    _integer("window_seconds", spec.window_seconds, MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS,
+             " (one minute to 31 days)")
+    for kind, names in (("features", spec.features), ("categorical", spec.categorical)):
+        for name in names:
+            _text(f"a name in {kind}", name)
+    if spec.prediction is not None:
+        _text("prediction", spec.prediction)
+    label = spec.positive_class
+    if (isinstance(label, float) and not math.isfinite(label)) or (
+            isinstance(label, str) and not 0 < len(label) <= MAX_LABEL_CHARS):
+        raise InvalidArgument(f"positive_class {label!r:.40} must be a finite number, a bool or "
+                              f"a string of 1 to {MAX_LABEL_CHARS} characters")
+    for i, cohort in enumerate(spec.cohorts):
+        _check_cohort(cohort, f"cohorts[{i}]")
+    seen: set[str] = set()
+    for i, rule in enumerate(spec.rules):
+        _check_rule(rule, f"rules[{i}] ({rule.name!r:.60})")
+        if rule.name in seen:
+            raise InvalidArgument(f"two rules are named {rule.name!r}: give each rule its own name")
+        seen.add(rule.name)
+    for i, channel in enumerate(_json_objects("channels", spec.channels)):
+        if not isinstance(channel.get("type"), str) or not channel["type"]:
+            raise InvalidArgument(
+                f"channels[{i}] has no \"type\": each channel is an object such as "
+                '{"type": "webhook", "url": "https://..."}')
+    if spec.reference is not None:
+        _text("reference", spec.reference, 1024)
+    _integer("interval_seconds", spec.interval_seconds, 0, hint=" (0 turns scheduling off)")
+    _integer("min_rows", spec.min_rows, 1)
+    return spec
+
+
+def check_monitor_values(values: Any) -> list[MonitorValue]:
+    """Values as a list, each checked: InvalidArgument for a malformed one or too many."""
+    if isinstance(values, MonitorValue):
+        values = [values]
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        raise InvalidArgument("give monitor values as a list of MonitorValue")
+    if len(values) > MAX_VALUES_PER_CALL:
+        raise InvalidArgument(f"{len(values):,} monitor values in one call; the limit is "
+                              f"{MAX_VALUES_PER_CALL:,}: send them in several calls")
+    checked = []
+    for i, value in enumerate(values):
+        if not isinstance(value, MonitorValue):
+            raise InvalidArgument(f"values[{i}] is a {type(value).__name__}, not a MonitorValue")
+        where = f"value {i} ({value.metric!r:.40})"
+        _text(f"{where} monitor_id", value.monitor_id, 64)
+        _text(f"{where} metric", value.metric)
+        _text(f"{where} feature", value.feature, empty=True)
+        _text(f"{where} cohort", value.cohort, empty=True)
+        start = _integer(f"{where} window_start", value.window_start, -(2**63))
+        if _integer(f"{where} window_end", value.window_end, -(2**63)) <= start:
+            raise InvalidArgument(f"{where} ends at {value.window_end}, not after its start "
+                                  f"{start}: window_end must be later than window_start")
+        _finite(f"{where} value", value.value)
+        _finite(f"{where} reference", value.reference)
+        _integer(f"{where} count", value.count, 0)
+        _text(f"{where} status", value.status, MAX_MESSAGE)
+        _integer(f"{where} computed_at", value.computed_at, -(2**63))
+        checked.append(value)
+    return checked
+
+
+def check_alert_id(alert_id: Any) -> str:
+    """An alert id: 1 to 128 letters, digits and ``. _ : -``, starting with a letter or digit."""
+    if not isinstance(alert_id, str) or not _ALERT_ID.match(alert_id):
+        raise InvalidArgument(
+            f"alert id {alert_id!r:.80} is not valid: use 1 to 128 letters, digits and . _ : -, "
+            "starting with a letter or digit (a uuid4 hex is a good choice)")
+    return alert_id
+
+
+def check_alert(alert: Any) -> Alert:
+    """An alert, checked: InvalidArgument naming the first bad field."""
+    if not isinstance(alert, Alert):
+        raise InvalidArgument(f"an alert must be an Alert, got {type(alert).__name__}")
+    check_alert_id(alert.id)
+    _text("alert monitor_id", alert.monitor_id, 64)
+    _text("alert rule", alert.rule)
+    _text("alert fingerprint", alert.fingerprint)
+    _text("alert feature", alert.feature, empty=True)
+    _text("alert cohort", alert.cohort, empty=True)
+    _choice("alert severity", alert.severity, SEVERITIES)
+    _choice("alert state", alert.state, ALERT_STATES)
+    _finite("alert value", alert.value)
+    _finite("alert threshold", alert.threshold)
+    _message("alert summary", alert.summary)
+    for kind in ("started_at", "fired_at", "resolved_at", "updated_at"):
+        when = getattr(alert, kind)
+        if when is not None:
+            _integer(f"alert {kind}", when, -(2**63))
+    return alert
+
+
+def check_alert_event(event: Any) -> AlertEvent:
+    """An alert event, checked: InvalidArgument naming the first bad field."""
+    if not isinstance(event, AlertEvent):
+        raise InvalidArgument(f"an alert event must be an AlertEvent, got {type(event).__name__}")
+    check_alert_id(event.alert_id)
+    _integer("alert event time", event.time, -(2**63))
+    _choice("alert event state", event.state, ALERT_STATES)
+    _finite("alert event value", event.value)
+    _message("alert event message", event.message)
+    _json_objects("alert event deliveries", event.deliveries)
+    return event
+
+
+def check_alert_states(states: Any) -> list[str]:
+    """A filter of alert states: None (or empty) for every state, one state, or a list of them."""
+    if states is None:
+        return []
+    if isinstance(states, str):
+        states = [states]
+    if not isinstance(states, Sequence | set | frozenset):
+        raise InvalidArgument(f"states must be a list of alert states, got {type(states).__name__}")
+    return [_choice("alert state", s, ALERT_STATES) for s in dict.fromkeys(states)]

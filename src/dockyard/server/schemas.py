@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StrictInt
 
-from dockyard.entities import BatchContent, NewRun, RunStatus
+from dockyard.entities import BatchContent, MonitorValue, NewRun, RunStatus
 
 
 class _Body(BaseModel):
@@ -120,3 +120,18 @@ class LogGroundTruth(_Body):
 
 class GetGroundTruth(_Body):
     prediction_ids: list[str]
+
+
+class MonitorValues(RootModel[list[MonitorValue]]):
+    """Values of one monitor (each names it) per window, metric, feature and cohort."""
+
+
+class SetMonitorRun(_Body):
+    time: StrictInt
+    """When the monitor was evaluated (ms since the epoch)."""
+
+
+class ValuesWritten(BaseModel):
+    """The answer to writing monitor values: rows written (a key given twice counts once)."""
+
+    written: int

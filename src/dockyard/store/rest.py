@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import TypeAdapter
+
 from dockyard.entities import (
+    Alert,
+    AlertEvent,
     AliasChange,
     AuditEvent,
     AuditEventPage,
@@ -20,6 +24,9 @@ from dockyard.entities import (
     ModelStage,
     ModelVersion,
     ModelVersionPage,
+    Monitor,
+    MonitorSpec,
+    MonitorValue,
     Page,
     Project,
     ProjectPage,
@@ -32,18 +39,35 @@ from dockyard.entities import (
     StageTransition,
 )
 from dockyard.entities import validation as v
-from dockyard.entities.monitoring import check_label_times, check_labels, check_prediction_id
-from dockyard.errors import PermissionDenied
+from dockyard.entities.monitoring import (
+    check_alert,
+    check_alert_event,
+    check_alert_states,
+    check_label_times,
+    check_labels,
+    check_monitor_spec,
+    check_monitor_values,
+    check_prediction_id,
+)
+from dockyard.errors import NotFound, PermissionDenied
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import HttpSession
 
 
 _GROUND_TRUTH_PAGE = 10_000
+_VALUE_LIST = TypeAdapter(list[MonitorValue])
 
 
 def _q(resource_id: str) -> str:
     """An id as one path segment: no id can reach another route."""
     return quote(str(resource_id), safe="")
+
+
+def _id(kind: str, resource_id: str) -> str:
+    """An id as a path segment; an empty one names nothing (NotFound, as in the SQL store)."""
+    if not isinstance(resource_id, str) or not resource_id:
+        raise NotFound(f"{kind} {resource_id!r} does not exist")
+    return _q(resource_id)
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -271,3 +295,90 @@ class RestMetadataStore(MetadataStore):
                 "archive_existing": archive_existing}
         r = self.http.request("POST", f"{self._version(name, version)}:transition", json=body)
         return StageTransition.model_validate_json(r.content)
+
+    # monitors
+    # Specs, values, alerts and events are checked here too: a non-finite number cannot
+    # travel as JSON, and a bad call fails with the same message as on the SQL store.
+    def create_monitor(self, spec: MonitorSpec) -> Monitor:
+        body = check_monitor_spec(spec).model_dump(mode="json")
+        return Monitor.model_validate_json(self.http.request("POST", "/monitors", json=body).content)
+
+    def get_monitor(self, monitor_id: str) -> Monitor:
+        return Monitor.model_validate_json(self._get(f"/monitors/{_id('monitor', monitor_id)}"))
+
+    def get_monitor_by_name(self, name: str) -> Monitor:
+        return Monitor.model_validate_json(self._get("/monitors:by-name", name=name))
+
+    def list_monitors(self, model_name: str | None = None,
+                      deployment: str | None = None) -> list[Monitor]:
+        return Page[Monitor].model_validate_json(self._get(
+            "/monitors", model_name=model_name, deployment=deployment)).items
+
+    def update_monitor(self, monitor_id: str, spec: MonitorSpec) -> Monitor:
+        body = check_monitor_spec(spec).model_dump(mode="json")
+        return Monitor.model_validate_json(self.http.request(
+            "PUT", f"/monitors/{_id('monitor', monitor_id)}", json=body).content)
+
+    def set_monitor_run(self, monitor_id: str, time: int) -> None:
+        self.http.request("POST", f"/monitors/{_id('monitor', monitor_id)}/last-run",
+                          json={"time": v.int64("time", time)})
+
+    def delete_monitor(self, monitor_id: str) -> Monitor:
+        return Monitor.model_validate_json(self.http.request(
+            "DELETE", f"/monitors/{_id('monitor', monitor_id)}").content)
+
+    def log_monitor_values(self, values: Sequence[MonitorValue]) -> int:
+        """As the SQL store, with one request per monitor.
+
+        A call with the values of several monitors first checks that each
+        exists; each monitor's values are then written atomically.
+        """
+        by_monitor: dict[str, dict[tuple[Any, ...], MonitorValue]] = {}
+        for val in check_monitor_values(values):
+            key = (val.window_start, val.metric, val.feature, val.cohort)
+            by_monitor.setdefault(val.monitor_id, {})[key] = val
+        if len(by_monitor) > 1:
+            for monitor_id in by_monitor:
+                self.get_monitor(monitor_id)
+        written = 0
+        for monitor_id, keyed in by_monitor.items():
+            body = _VALUE_LIST.dump_json(list(keyed.values()))
+            r = self.http.request("POST", f"/monitors/{_id('monitor', monitor_id)}/values",
+                                  content=body, headers={"Content-Type": "application/json"})
+            written += int(r.json()["written"])
+        return written
+
+    def get_monitor_values(self, monitor_id: str, since: int | None = None,
+                           until: int | None = None, metric: str | None = None,
+                           feature: str | None = None,
+                           cohort: str | None = None) -> list[MonitorValue]:
+        return Page[MonitorValue].model_validate_json(self._get(
+            f"/monitors/{_id('monitor', monitor_id)}/values", since=since, until=until,
+            metric=metric, feature=feature, cohort=cohort)).items
+
+    # alerts
+    def save_alert(self, alert: Alert) -> Alert:
+        check_alert(alert)
+        return Alert.model_validate_json(self.http.request(
+            "PUT", f"/alerts/{_q(alert.id)}", content=alert.model_dump_json(),
+            headers={"Content-Type": "application/json"}).content)
+
+    def get_alert(self, alert_id: str) -> Alert:
+        return Alert.model_validate_json(self._get(f"/alerts/{_id('alert', alert_id)}"))
+
+    def list_alerts(self, monitor_id: str | None = None, states: Sequence[str] | None = None,
+                    max_results: int = 1000) -> list[Alert]:
+        params = _drop_none({"monitor_id": monitor_id, "max_results": max_results})
+        params["state"] = check_alert_states(states)
+        return Page[Alert].model_validate_json(
+            self.http.request("GET", "/alerts", params=params).content).items
+
+    def record_alert_event(self, event: AlertEvent) -> AlertEvent:
+        check_alert_event(event)
+        return AlertEvent.model_validate_json(self.http.request(
+            "POST", f"/alerts/{_q(event.alert_id)}/events", content=event.model_dump_json(),
+            headers={"Content-Type": "application/json"}).content)
+
+    def list_alert_events(self, alert_id: str) -> list[AlertEvent]:
+        return Page[AlertEvent].model_validate_json(
+            self._get(f"/alerts/{_id('alert', alert_id)}/events")).items

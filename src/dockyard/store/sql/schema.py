@@ -221,3 +221,74 @@ ground_truth = Table(
     Column("label_time", BigInteger, nullable=False),
     Column("logged_at", BigInteger, nullable=False),
 )
+
+# Monitors. The columns a monitor is found by are columns; the rest of its spec
+# (rules, cohorts, channels ...) is one JSON document, read and written whole.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", MODEL_NAME, nullable=False, unique=True),
+    Column("model_name", MODEL_NAME, nullable=False),
+    Column("deployment", String(250)),
+    Column("spec", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_run_at", BigInteger),
+    Index("ix_monitors_model", "model_name", "deployment"),
+)
+
+# One value per monitor, window, metric, feature and cohort ("" for none), read by
+# monitor and time: the key is that order, so a time range is one index scan.
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column("monitor_id", ID, ForeignKey("monitors.id"), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("metric", KEY, primary_key=True),
+    Column("feature", KEY, primary_key=True),
+    Column("cohort", KEY, primary_key=True),
+    Column("window_end", BigInteger, nullable=False),
+    Column("value", Float),
+    Column("count", BigInteger, nullable=False),
+    Column("reference", Float),
+    Column("status", Text, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False),
+    Column("rule", KEY, nullable=False),
+    Column("fingerprint", KEY, nullable=False),
+    Column("feature", KEY, nullable=False),
+    Column("cohort", KEY, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("summary", Text, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("fired_at", BigInteger),
+    Column("resolved_at", BigInteger),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_alerts_monitor_state", "monitor_id", "state"),
+    Index("ix_alerts_fingerprint", "fingerprint"),
+    Index("ix_alerts_updated", "updated_at"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(128), ForeignKey("alerts.id"), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("message", Text, nullable=False),
+    Column("deliveries", Text, nullable=False),
+    Index("ix_alert_events_alert_time", "alert_id", "time"),
+)
