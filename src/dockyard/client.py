@@ -529,7 +529,10 @@ class Client:
         return self.store.delete_monitor(monitor_id)
 
     def log_monitor_values(self, values: Sequence[MonitorValue]) -> int:
-        """Write values per window, replacing those stored with the same key; returns rows written."""
+        """Write values per window, replacing those stored with the same key.
+
+        Returns the rows written (a key given twice counts once).
+        """
         return self.store.log_monitor_values(values)
 
     def get_monitor_values(self, monitor_id: str, since: int | dt.datetime | None = None,

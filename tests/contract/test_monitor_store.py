@@ -382,7 +382,8 @@ class MonitorStoreContract:
 
     def test_bad_filters_are_refused(self, store: MetadataStore, monitor: Monitor) -> None:
         assert_each_raises(InvalidArgument, {
-            "since": lambda: store.get_monitor_values(monitor.id, since="today"),  # type: ignore[arg-type]
+            "since": lambda: store.get_monitor_values(
+                monitor.id, since="today"),  # type: ignore[arg-type]
             "until": lambda: store.get_monitor_values(monitor.id, until=2**64),
             "state": lambda: store.list_alerts(states=["open"]),
             "one state": lambda: store.list_alerts(states="open"),

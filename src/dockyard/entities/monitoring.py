@@ -390,8 +390,9 @@ def _check_rule(rule: Rule, where: str) -> None:
     _finite(f"{where} threshold", rule.threshold, optional=False)
     _integer(f"{where} for_seconds", rule.for_seconds, 0)
     _choice(f"{where} severity", rule.severity, SEVERITIES)
-    if rule.webhook is not None and (not isinstance(rule.webhook, str) or not rule.webhook.startswith(
-            ("http://", "https://"))):
+    webhook = rule.webhook
+    if webhook is not None and not (
+            isinstance(webhook, str) and webhook.startswith(("http://", "https://"))):
         raise InvalidArgument(f"{where} webhook {rule.webhook!r:.80} must be an http(s):// URL")
 
 
@@ -404,7 +405,8 @@ def _check_cohort(cohort: Cohort, where: str) -> None:
         for edge in bins:
             _finite(f"{where} bin edge", edge, optional=False)
         if any(a >= b for a, b in zip(bins, bins[1:])):
-            raise InvalidArgument(f"{where} bins {bins!r:.80} must be increasing, e.g. [18, 30, 60]")
+            raise InvalidArgument(
+                f"{where} bins {bins!r:.80} must be increasing, e.g. [18, 30, 60]")
     _integer(f"{where} max_values", cohort.max_values, 1, MAX_COHORT_VALUES)
 
 
@@ -428,7 +430,8 @@ def check_monitor_spec(spec: Any) -> MonitorSpec:
         elif isinstance(spec, Mapping):
             spec = MonitorSpec.model_validate(dict(spec))
         else:
-            raise InvalidArgument(f"a monitor spec must be a MonitorSpec, got {type(spec).__name__}")
+            raise InvalidArgument(
+                f"a monitor spec must be a MonitorSpec, got {type(spec).__name__}")
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "spec"

@@ -60,8 +60,9 @@ class MonitoringStore(ABC):
         """Store the labels of predictions, one per id, atomically.
 
         ``label_time`` (ms since the epoch) is when the outcomes became known:
-        one time for all, or one per label; it defaults to now. An id that already has a label keeps it and is
-        listed in ``duplicate_ids`` (so is the second of an id given twice),
+        one time for all, or one per label; it defaults to now. An id that
+        already has a label keeps it and is listed in ``duplicate_ids`` (so is
+        the second of an id given twice),
         unless ``replace`` is true: then the new label replaces it and the id
         is listed in ``replaced_ids``.
         """

@@ -301,7 +301,8 @@ class RestMetadataStore(MetadataStore):
     # travel as JSON, and a bad call fails with the same message as on the SQL store.
     def create_monitor(self, spec: MonitorSpec) -> Monitor:
         body = check_monitor_spec(spec).model_dump(mode="json")
-        return Monitor.model_validate_json(self.http.request("POST", "/monitors", json=body).content)
+        return Monitor.model_validate_json(
+            self.http.request("POST", "/monitors", json=body).content)
 
     def get_monitor(self, monitor_id: str) -> Monitor:
         return Monitor.model_validate_json(self._get(f"/monitors/{_id('monitor', monitor_id)}"))

@@ -55,8 +55,10 @@ from dockyard.store.sql.schema import (
 )
 
 _CHUNK = 900  # ids per IN (...)
-_INSERT = "INSERT INTO ground_truth (prediction_id, label, label_time, logged_at) VALUES (?, ?, ?, ?)"
-_REPLACE = "UPDATE ground_truth SET label = ?, label_time = ?, logged_at = ? WHERE prediction_id = ?"
+_INSERT = ("INSERT INTO ground_truth (prediction_id, label, label_time, logged_at) "
+           "VALUES (?, ?, ?, ?)")
+_REPLACE = ("UPDATE ground_truth SET label = ?, label_time = ?, logged_at = ? "
+            "WHERE prediction_id = ?")
 
 _VALUE_KEY = ("monitor_id", "window_start", "metric", "feature", "cohort")
 _VALUE_REST = ("window_end", "value", "count", "reference", "status", "computed_at")

@@ -283,7 +283,8 @@ alerts = Table(
 alert_events = Table(
     "alert_events",
     metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
+           autoincrement=True),
     Column("alert_id", String(128), ForeignKey("alerts.id"), nullable=False),
     Column("time", BigInteger, nullable=False),
     Column("state", String(16), nullable=False),
