@@ -366,7 +366,7 @@ class MonitorStoreContract:
         ({"metric": "m" * 251}, "limit is 250"),
         ({"feature": "x\n"}, "control characters"),
         ({"cohort": "c" * 251}, "limit is 250"),
-        ({"status": "s" * 10_001}, "limit is 10000"),
+        ({"status": "s" * 10_001}, "limit is 10,000"),
         ({"window_start": 2**63}, "64 bits"),
     ])
     def test_malformed_values_are_refused(self, store: MetadataStore, monitor: Monitor,

@@ -485,26 +485,59 @@ def check_monitor_values(values: Any) -> list[MonitorValue]:
     if len(values) > MAX_VALUES_PER_CALL:
         raise InvalidArgument(f"{len(values):,} monitor values in one call; the limit is "
                               f"{MAX_VALUES_PER_CALL:,}: send them in several calls")
-    checked = []
-    for i, value in enumerate(values):
-        if not isinstance(value, MonitorValue):
-            raise InvalidArgument(f"values[{i}] is a {type(value).__name__}, not a MonitorValue")
-        where = f"value {i} ({value.metric!r:.40})"
-        _text(f"{where} monitor_id", value.monitor_id, 64)
-        _text(f"{where} metric", value.metric)
-        _text(f"{where} feature", value.feature, empty=True)
-        _text(f"{where} cohort", value.cohort, empty=True)
-        start = _integer(f"{where} window_start", value.window_start, -(2**63))
-        if _integer(f"{where} window_end", value.window_end, -(2**63)) <= start:
-            raise InvalidArgument(f"{where} ends at {value.window_end}, not after its start "
-                                  f"{start}: window_end must be later than window_start")
-        _finite(f"{where} value", value.value)
-        _finite(f"{where} reference", value.reference)
-        _integer(f"{where} count", value.count, 0)
-        _text(f"{where} status", value.status, MAX_MESSAGE)
-        _integer(f"{where} computed_at", value.computed_at, -(2**63))
-        checked.append(value)
-    return checked
+    values = list(values)
+    if not _values_look_right(values):
+        for i, value in enumerate(values):  # find the first mistake, and say where it is
+            _check_value(i, value)
+    return values
+
+
+def _values_look_right(values: list[Any]) -> bool:
+    """Every check of :func:`_check_value`, column by column: a call of 100,000 values is
+    checked in a fraction of the time, and a bad one is then found value by value."""
+    if not all(type(val) is MonitorValue for val in values):
+        return False
+    int64 = (-(2**63), 2**63 - 1)
+    try:
+        for column, limit, empty in (("monitor_id", 64, False), ("metric", MAX_TEXT, False),
+                                     ("feature", MAX_TEXT, True), ("cohort", MAX_TEXT, True)):
+            for text in {getattr(val, column) for val in values}:
+                _text(column, text, limit, empty=empty)
+        for text in {val.status for val in values}:
+            _message("status", text)
+    except (InvalidArgument, TypeError):
+        return False
+    for column, low in (("window_start", int64[0]), ("window_end", int64[0]),
+                        ("computed_at", int64[0]), ("count", 0)):
+        numbers = [getattr(val, column) for val in values]
+        if not all(type(n) is int for n in numbers) or (
+                numbers and not (low <= min(numbers) and max(numbers) <= int64[1])):
+            return False
+    finite = math.isfinite
+    return all(val.window_end > val.window_start
+               and (val.value is None or (type(val.value) is float and finite(val.value)))
+               and (val.reference is None
+                    or (type(val.reference) is float and finite(val.reference)))
+               for val in values)
+
+
+def _check_value(i: int, value: Any) -> None:
+    if not isinstance(value, MonitorValue):
+        raise InvalidArgument(f"values[{i}] is a {type(value).__name__}, not a MonitorValue")
+    where = f"value {i} ({value.metric!r:.40})"
+    _text(f"{where} monitor_id", value.monitor_id, 64)
+    _text(f"{where} metric", value.metric)
+    _text(f"{where} feature", value.feature, empty=True)
+    _text(f"{where} cohort", value.cohort, empty=True)
+    start = _integer(f"{where} window_start", value.window_start, -(2**63))
+    if _integer(f"{where} window_end", value.window_end, -(2**63)) <= start:
+        raise InvalidArgument(f"{where} ends at {value.window_end}, not after its start "
+                              f"{start}: window_end must be later than window_start")
+    _finite(f"{where} value", value.value)
+    _finite(f"{where} reference", value.reference)
+    _integer(f"{where} count", value.count, 0)
+    _message(f"{where} status", value.status)
+    _integer(f"{where} computed_at", value.computed_at, -(2**63))
 
 
 def check_alert_id(alert_id: Any) -> str:
