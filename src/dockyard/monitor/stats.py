@@ -13,6 +13,12 @@ Two kinds of input:
 
 Every function raises InvalidArgument for an empty sample or counts that
 sum to zero, rather than returning a silent zero.
+
+The helpers that work on an already sorted sample (:func:`sort_sample`,
+:func:`sorted_quantiles`, :func:`sorted_bin_counts`,
+:func:`sorted_distances`) are shared by :func:`~dockyard.monitor.report.drift_report`
+and the profiles of :mod:`dockyard.monitor.profile`: a column is sorted once
+and everything else is read from the sorted values.
 """
 
 from __future__ import annotations
@@ -31,19 +37,36 @@ __all__ = [
     "chi_square",
     "jensen_shannon",
     "ks_statistic",
+    "label_counts",
     "linf",
     "psi",
     "reference_edges",
+    "sort_sample",
+    "sorted_bin_counts",
+    "sorted_distances",
+    "sorted_quantiles",
     "wasserstein",
+    "weighted_distances",
 ]
 
 PSI_FLOOR = 1e-4
 """Share given to an empty bin in :func:`psi`, which is infinite otherwise."""
 
 
+def sort_sample(values: Any) -> tuple[np.ndarray, int, int]:
+    """The finite values of a sample, sorted, and how many were NaN and how many infinite.
+
+    One sort does it: NaN sorts last and the infinities next to it.
+    """
+    array = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    end = int(np.searchsorted(array, np.nan, side="left"))  # NaN sorts after everything
+    start = int(np.searchsorted(array, -np.inf, side="right"))
+    stop = int(np.searchsorted(array[:end], np.inf, side="left"))
+    return array[start:stop], array.size - end, start + end - stop
+
+
 def _sample(values: Any, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64).ravel()
-    array = array[~np.isnan(array)]
+    array = sort_sample(values)[0]
     if array.size == 0:
         raise InvalidArgument(f"the {name} sample has no values (empty or all null)")
     return array
@@ -69,28 +92,50 @@ def _pair(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray]:
     return p, q
 
 
-def _merged(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both samples' values merged in order, and each sample's empirical CDF after each value.
+def sorted_distances(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """The exact KS statistic and Wasserstein-1 distance of two sorted samples of finite values.
 
-    Each sample is sorted on its own; a stable sort of the two sorted runs
-    is then a single merge.
+    A stable argsort of the two sorted runs side by side is a single merge;
+    the gap between the two empirical CDFs is then kept in whole numbers
+    (``n * m`` times the gap), so ties and the maximum are exact.
     """
-    ref = np.sort(_sample(reference, "reference"))
-    cur = np.sort(_sample(current, "current"))
-    values = np.concatenate([ref, cur])
+    n, m = reference.size, current.size
+    values = np.concatenate([reference, current])
     order = np.argsort(values, kind="stable")
     values = values[order]
-    from_ref = order < ref.size
-    ref_cdf = np.cumsum(from_ref) / ref.size
-    cur_cdf = np.cumsum(~from_ref) / cur.size
-    return values, ref_cdf, cur_cdf
+    below = np.cumsum(order < n)  # reference values up to each point
+    gap = below * (n + m)  # n*m*|F_ref - F_cur| = |below*(n+m) - position*n|
+    gap -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    np.abs(gap, out=gap)
+    del below, order
+    last = np.empty(values.size, dtype=bool)  # where each run of equal values ends
+    np.not_equal(values[1:], values[:-1], out=last[:-1])
+    last[-1] = True
+    scale = float(n) * float(m)
+    ks = float(gap[last].max()) / scale
+    distance = float(np.einsum("i,i->", gap[:-1], np.diff(values))) / scale  # no BLAS threads
+    return ks, distance
+
+
+def weighted_distances(reference: tuple[np.ndarray, np.ndarray],
+                       current: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """The KS statistic and Wasserstein-1 distance of two weighted samples ``(values, weights)``.
+
+    Used on the items a quantile sketch retains, each with the weight it stands for.
+    """
+    (xr, wr), (xc, wc) = reference, current
+    values = np.concatenate([xr, xc])
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    weights = np.concatenate([wr / wr.sum(), -wc / wc.sum()])[order]
+    gap = np.abs(np.cumsum(weights))
+    last = np.append(values[1:] != values[:-1], True)
+    return float(gap[last].max()), float(np.einsum("i,i->", gap[:-1], np.diff(values)))
 
 
 def ks_statistic(reference: Any, current: Any) -> float:
     """The two-sample Kolmogorov-Smirnov statistic: the largest gap between the two CDFs."""
-    values, ref_cdf, cur_cdf = _merged(reference, current)
-    last = np.append(values[1:] != values[:-1], True)  # where each run of equal values ends
-    return float(np.max(np.abs(ref_cdf[last] - cur_cdf[last])))
+    return sorted_distances(_sample(reference, "reference"), _sample(current, "current"))[0]
 
 
 def wasserstein(reference: Any, current: Any, *, normalize: bool = True) -> float:
@@ -100,26 +145,45 @@ def wasserstein(reference: Any, current: Any, *, normalize: bool = True) -> floa
     standard deviation, so that one threshold fits columns of any scale; a
     constant reference leaves the raw distance.
     """
-    values, ref_cdf, cur_cdf = _merged(reference, current)
-    distance = float(np.sum(np.abs(ref_cdf - cur_cdf)[:-1] * np.diff(values)))
+    ref = _sample(reference, "reference")
+    distance = sorted_distances(ref, _sample(current, "current"))[1]
     if not normalize:
         return distance
-    spread = float(np.std(_sample(reference, "reference")))
+    spread = float(np.std(ref))
     return distance / spread if spread > 0 else distance
 
 
-def reference_edges(reference: Any, bins: int = 10) -> np.ndarray:
+def sorted_quantiles(values: np.ndarray, q: Any) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear interpolation) of an already sorted sample."""
+    q = np.asarray(q, dtype=np.float64)
+    virtual = (values.size - 1) * q
+    previous = np.floor(virtual).astype(np.intp)
+    following = np.minimum(previous + 1, values.size - 1)
+    gamma = virtual - previous
+    low, high = values[previous], values[following]
+    diff = high - low
+    return np.where(gamma >= 0.5, high - diff * (1 - gamma), low + diff * gamma)
+
+
+def _check_bins(bins: Any) -> None:
+    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
+        raise InvalidArgument(f"bins must be a whole number of at least 2, got {bins!r}")
+
+
+def reference_edges(reference: Any, bins: int = 10, *, is_sorted: bool = False) -> np.ndarray:
     """Inner bin edges at the reference's quantiles (``bins`` bins, fewer when values repeat).
 
     The first and last bins are open, so current values outside the
     reference's range are counted too. Use :func:`bin_counts` with these edges
-    for both samples.
+    for both samples. ``is_sorted`` says that ``reference`` is already a
+    sorted array of finite values (as :func:`sort_sample` returns).
     """
-    if not isinstance(bins, int) or bins < 2:
-        raise InvalidArgument(f"bins must be a whole number of at least 2, got {bins!r}")
-    values = _sample(reference, "reference")
-    quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
-    return np.unique(quantiles)
+    _check_bins(bins)
+    values = np.asarray(reference, dtype=np.float64) if is_sorted else _sample(reference,
+                                                                                "reference")
+    if values.size == 0:
+        raise InvalidArgument("the reference sample has no values (empty or all null)")
+    return np.unique(sorted_quantiles(values, np.linspace(0, 1, bins + 1)[1:-1]))
 
 
 def bin_counts(values: Any, edges: np.ndarray) -> np.ndarray:
@@ -130,25 +194,76 @@ def bin_counts(values: Any, edges: np.ndarray) -> np.ndarray:
     return np.bincount(index, minlength=len(edges) + 1)
 
 
+def sorted_bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """:func:`bin_counts` of an already sorted sample without NaN, in ``O(len(edges) log n)``."""
+    bounds = np.searchsorted(values, edges, side="left")
+    return np.diff(np.concatenate([[0], bounds, [values.size]])).astype(np.int64)
+
+
+def label_counts(values: Any) -> tuple[dict[str, int], int]:
+    """Each label's count (as text, None and NaN left out) and the number of null values.
+
+    Arrow-backed and categorical columns are counted in C without building
+    Python strings per row; other columns go through pandas.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        tally = np.bincount(codes + 1, minlength=len(values.cat.categories) + 1)
+        return _texts(values.cat.categories.tolist(), tally[1:]), int(tally[0])
+    array = _arrow(values)
+    if array is None:
+        series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
+        counts = series.value_counts(dropna=True)
+        return _texts(counts.index.tolist(), counts.to_numpy()), int(len(series) - counts.sum())
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    result = pc.value_counts(array)
+    labels, counts = result.field("values"), result.field("counts").to_numpy()
+    valid = labels.is_valid().to_numpy(zero_copy_only=False)
+    nulls = int(counts[~valid].sum())
+    if pa.types.is_floating(labels.type):  # NaN is a null for us, as in pandas
+        nan = pc.is_nan(labels).fill_null(False).to_numpy(zero_copy_only=False)
+        nulls += int(counts[nan & valid].sum())
+        valid &= ~nan
+    return _texts(labels.filter(pa.array(valid)).to_pylist(), counts[valid]), nulls
+
+
+def _arrow(values: Any) -> Any:
+    """``values`` as an Arrow array when that costs no copy per row, else None."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    if isinstance(values, pd.Series) and (isinstance(values.dtype, pd.ArrowDtype) or (
+            isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow")):
+        return pa.array(values)
+    return None
+
+
+def _texts(labels: list[Any], counts: np.ndarray) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for label, n in zip(labels, counts.tolist()):  # one entry per label, not per row
+        if n:
+            key = str(label)
+            out[key] = out.get(key, 0) + int(n)
+    return out
+
+
 def category_counts(
     reference: Sequence[Any] | np.ndarray, current: Sequence[Any] | np.ndarray
 ) -> tuple[list[Any], np.ndarray, np.ndarray]:
     """The categories of both samples, as text and sorted (None and NaN dropped), and each
     sample's counts of them."""
-    ref, cur = _categories(reference), _categories(current)
+    ref, cur = label_counts(reference)[0], label_counts(current)[0]
     labels = sorted(ref.keys() | cur.keys())
     return (labels, np.array([ref.get(k, 0) for k in labels], dtype=np.int64),
             np.array([cur.get(k, 0) for k in labels], dtype=np.int64))
-
-
-def _categories(values: Any) -> dict[str, int]:
-    import pandas as pd
-
-    counts: dict[str, int] = {}
-    series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
-    for label, n in series.value_counts(dropna=True).items():  # counted in C, a few labels
-        counts[str(label)] = counts.get(str(label), 0) + int(n)
-    return counts
 
 
 def psi(reference: Any, current: Any, *, floor: float = PSI_FLOOR) -> float:
