@@ -7,7 +7,15 @@ import os
 import typer
 
 from dockyard._version import __version__
-from dockyard.cli import artifacts, experiments, ground_truth, models, predictions, runs
+from dockyard.cli import (
+    artifacts,
+    experiments,
+    ground_truth,
+    models,
+    monitor,
+    predictions,
+    runs,
+)
 from dockyard.cli import serve as serve_cli
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
@@ -27,6 +35,7 @@ app.add_typer(models.app, name="models")
 app.command("serve")(serve_cli.serve)
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(ground_truth.app, name="ground-truth")
+app.add_typer(monitor.app, name="monitor")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -67,6 +67,10 @@ def serve(
     flush_interval: float = typer.Option(1.0, "--flush-interval", min=0.01,
                                          help="Seconds between prediction log flushes: the "
                                               "most a crash can lose."),
+    rotate_seconds: float = typer.Option(300.0, "--rotate-seconds", min=0.1,
+                                         help="Seconds after which logged predictions are "
+                                              "uploaded as Parquet, where queries and monitors "
+                                              "see them."),
     deployment: str = typer.Option(None, "--deployment",
                                    help="Deployment name written with every prediction."),
     no_access_log: bool = typer.Option(False, "--no-access-log",
@@ -119,6 +123,7 @@ def serve(
         log_uri=log_uri,
         log_sample_rate=sample_rate,
         log_flush_interval=flush_interval,
+        log_rotate_seconds=rotate_seconds,
         deployment=deployment,
         access_log=not no_access_log,
     )

@@ -98,6 +98,8 @@ class ServeConfig:
     log_prefix: str = "predictions"
     log_sample_rate: float = 1.0
     log_flush_interval: float = 1.0
+    log_rotate_seconds: float = 300.0
+    """Seconds after which a log segment becomes a Parquet file that queries (and monitors) see."""
     log_spool_dir: str | None = None
     deployment: str | None = None
     access_log: bool = True
@@ -238,6 +240,7 @@ class ServeApp:
                 prefix=config.log_prefix,
                 spool_dir=config.log_spool_dir,
                 flush_interval=config.log_flush_interval,
+                rotate_seconds=config.log_rotate_seconds,
                 sample_rate=config.log_sample_rate,
                 deployment=config.deployment,
             )

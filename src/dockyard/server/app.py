@@ -24,6 +24,7 @@ from dockyard.server.routes import (
     ground_truth,
     lineage,
     models,
+    monitoring,
     monitors,
     projects,
     runs,
@@ -72,7 +73,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.state.client = client
     install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
-                   ground_truth, monitors):
+                   ground_truth, monitors, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ui_router)
     app.include_router(ui_models_router)

@@ -1,0 +1,319 @@
+"""Monitors: create one with its reference and default rules, and run it.
+
+A run reads the monitor's windows from the prediction log, joins the labels
+that have arrived, computes every value (:mod:`dockyard.monitor.windows`),
+stores them, and moves the alerts of the latest window
+(:mod:`dockyard.monitor.alerts`), notifying the monitor's channels.
+
+The reference is profiled once, when it is set, and stored in the artifact
+store beside the monitor (``monitors/<id>/reference.profile`` and
+``reference.json``); runs read it, never the reference data.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pandas as pd
+
+from dockyard.entities import now_ms
+from dockyard.entities.monitoring import (
+    ANY_FEATURE,
+    PREDICTION,
+    Alert,
+    Monitor,
+    MonitorSpec,
+    MonitorValue,
+    Rule,
+)
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.monitor import alerts as alerting
+from dockyard.monitor import notify, quality
+from dockyard.monitor.profile import Profile, profile, reference_thresholds
+from dockyard.monitor.windows import Reference, frame_of, window_values
+
+if TYPE_CHECKING:
+    from dockyard.client import Client
+
+__all__ = ["MonitorRun", "create_monitor", "default_rules", "feature_histogram", "load_reference",
+           "run_monitor", "set_reference"]
+
+log = logging.getLogger("dockyard.monitor")
+
+REFERENCE_FOLDER = "monitors"
+LOOKBACK_WINDOWS = 24
+"""A scheduled run recomputes this many windows back, so that late labels are counted."""
+
+
+def default_rules(task: str | None, *, reference_quality: bool) -> list[Rule]:
+    """The rules a monitor gets when none are given: drift, missing values, quality, latency."""
+    rules = [
+        Rule(name="feature drift", metric="drifted", feature=ANY_FEATURE, op=">=",
+             threshold=1, severity="warning"),
+        Rule(name="most features drifted", metric="share_drifted", op=">=", threshold=0.5,
+             severity="critical"),
+        Rule(name="missing values", metric="null_rate", feature=ANY_FEATURE, op=">",
+             threshold=0.1, relative=True, severity="warning"),
+        Rule(name="slow predictions", metric="latency_p99", op=">", threshold=1000,
+             severity="warning"),
+    ]
+    if reference_quality and task == "classification":
+        rules.append(Rule(name="accuracy drop", metric="accuracy", op="<", threshold=-0.05,
+                          relative=True, severity="critical"))
+    elif reference_quality and task == "regression":
+        rules.append(Rule(name="R2 drop", metric="r2", op="<", threshold=-0.1, relative=True,
+                          severity="critical"))
+    return rules
+
+
+def create_monitor(client: Client, spec: MonitorSpec, reference: Any = None, *,
+                   target: str | None = None, prediction: str | None = None) -> Monitor:
+    """Store a monitor and, when given, profile its reference (a DataFrame or a file).
+
+    ``target`` and ``prediction`` name the reference's label and prediction
+    columns, if it has them: then the reference's model quality is stored, and
+    rules relative to it (the default "accuracy drop") can be evaluated. A spec
+    without rules gets :func:`default_rules`.
+    """
+    frame = None if reference is None else _frame(reference)
+    if frame is not None:
+        _check_columns(spec, frame, target, prediction)
+    if not spec.rules:
+        with_quality = frame is not None and target is not None and prediction is not None
+        spec = spec.model_copy(update={"rules": default_rules(spec.task,
+                                                               reference_quality=with_quality)})
+    monitor = client.create_monitor(spec)
+    if frame is not None:
+        try:
+            monitor = set_reference(client, monitor, frame, target=target, prediction=prediction)
+        except Exception:
+            client.delete_monitor(monitor.id)  # no half-made monitor
+            raise
+    return monitor
+
+
+def set_reference(client: Client, monitor: Monitor, reference: Any, *,
+                  target: str | None = None, prediction: str | None = None) -> Monitor:
+    """Profile ``reference`` once and store it as the monitor's reference."""
+    frame = _frame(reference)
+    _check_columns(monitor, frame, target, prediction)
+    features = list(monitor.features) or [c for c in frame.columns if c not in (target, prediction)]
+    columns = frame[features].copy()
+    if prediction is not None:
+        columns[PREDICTION] = frame[prediction]
+    categorical = [c for c in monitor.categorical if c in columns.columns]
+    ref = profile(columns, categorical=categorical)
+    values: list[tuple[str, str, float]] = [
+        (metric, name, value) for (metric, name), value in
+        reference_thresholds(columns, ref, categorical=categorical).items()]
+    values += [("null_rate", name, float(columns[name].isna().mean())) for name in columns]
+    if target is not None and prediction is not None and monitor.task:
+        scores = (quality.classification(frame[prediction].to_numpy(), frame[target].to_numpy(),
+                                         positive_class=monitor.positive_class)[0]
+                  if monitor.task == "classification"
+                  else quality.regression(frame[prediction].to_numpy(),
+                                          frame[target].to_numpy())[0])
+        values += [(metric, "", value) for metric, value in scores.items()
+                   if isinstance(value, float) and math.isfinite(value)]
+    folder = f"{REFERENCE_FOLDER}/{monitor.id}"
+    store = client.artifact_store()
+    store.put_stream(io.BytesIO(ref.to_bytes()), f"{folder}/reference.profile")
+    store.put_stream(io.BytesIO(orjson.dumps({"rows": len(frame), "values": values})),
+                     f"{folder}/reference.json")
+    spec = MonitorSpec(**{**monitor.model_dump(include=set(MonitorSpec.model_fields)),
+                          "reference": folder, "features": features})
+    return client.update_monitor(monitor.id, spec)
+
+
+def load_reference(client: Client, monitor: Monitor) -> Reference | None:
+    """The monitor's stored reference, or None when it has none."""
+    if not monitor.reference:
+        return None
+    store = client.artifact_store()
+    try:
+        blob = b"".join(store.iter_bytes(f"{monitor.reference}/reference.profile"))
+        meta = orjson.loads(b"".join(store.iter_bytes(f"{monitor.reference}/reference.json")))
+    except NotFound:
+        log.warning("monitor %s: its reference at %s is gone", monitor.name, monitor.reference)
+        return None
+    values = {(metric, name): value for metric, name, value in meta["values"]}
+    return Reference(Profile.from_bytes(blob), values)
+
+
+@dataclass
+class MonitorRun:
+    """What one run of a monitor did."""
+
+    monitor: Monitor
+    windows: list[tuple[int, int]]
+    values: list[MonitorValue]
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.state == "firing"]
+
+    def latest(self, metric: str, feature: str = "", cohort: str = "") -> MonitorValue | None:
+        """The value of ``metric`` in the last window of the run."""
+        end = self.windows[-1][0] if self.windows else None
+        return next((v for v in self.values if v.window_start == end and v.metric == metric
+                     and v.feature == feature and v.cohort == cohort), None)
+
+
+def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = None,
+                until: int | None = None, now: int | None = None, alert: bool = True,
+                url: str | None = None) -> MonitorRun:
+    """Compute the monitor's windows, store their values, and update its alerts.
+
+    Without ``since`` and ``until``, the run covers the last
+    :data:`LOOKBACK_WINDOWS` windows of the monitor's size up to now, and the
+    rules judge the latest window that has enough rows. With them, it covers
+    exactly ``[since, until)`` as one window (to check a period on demand, in
+    CI, or to backfill), and the rules judge that window.
+    """
+    if isinstance(monitor, str):
+        monitor = _find(client, monitor)
+    now = now_ms() if now is None else now
+    if (since is None) != (until is None):
+        raise InvalidArgument("give both since and until, or neither")
+    if since is not None and until is not None:
+        if until <= since:
+            raise InvalidArgument("until must be after since")
+        windows = [(since, until)]
+    else:
+        size = monitor.window_seconds * 1000
+        current = now - now % size
+        windows = [(current - i * size, current - (i - 1) * size)
+                   for i in range(LOOKBACK_WINDOWS - 1, -1, -1)]
+    reference = load_reference(client, monitor)
+    predictions = client.prediction_store()
+    values: list[MonitorValue] = []
+    judged: list[MonitorValue] = []
+    for start, end in windows:
+        table = predictions.query(model=monitor.model_name, version=monitor.model_version,
+                                  deployment=monitor.deployment,
+                                  since=_datetime(start), until=_datetime(end))
+        if not table.num_rows and len(windows) > 1:
+            continue
+        ids = table.column("prediction_id").to_pylist() if table.num_rows else []
+        labels = {g.prediction_id: g for g in client.get_ground_truth(ids)} if ids else {}
+        window = window_values(monitor, table, labels, reference, start, end, now=now)
+        values.extend(window)
+        if table.num_rows >= monitor.min_rows or not judged:
+            judged = window
+    if values:
+        client.log_monitor_values(values)
+    client.set_monitor_run(monitor.id, now)
+    done = MonitorRun(monitor, sorted({(v.window_start, v.window_end) for v in values}), values)
+    if alert and judged:
+        channels = [notify.channel_from_config(c) for c in monitor.channels]
+        conditions = alerting.evaluate_rules(monitor.rules, judged)
+        done.alerts = alerting.apply_conditions(client.store, monitor, conditions,
+                                                channels=channels, now=now, url=url)
+    return done
+
+
+def _find(client: Client, name_or_id: str) -> Monitor:
+    try:
+        return client.get_monitor_by_name(name_or_id)
+    except NotFound:
+        try:
+            return client.get_monitor(name_or_id)
+        except (NotFound, InvalidArgument):
+            raise NotFound(f"no monitor is named {name_or_id!r}: see dockyard monitor list"
+                           ) from None
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.is_file():
+            raise InvalidArgument(f"the reference file {path} does not exist")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        raise InvalidArgument(f"{path.name}: give the reference as a .parquet or .csv file")
+    if hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    raise InvalidArgument(f"the reference is a {type(data).__name__}: give a DataFrame, an "
+                          "Arrow table or a .parquet/.csv file")
+
+
+def _check_columns(spec: MonitorSpec, frame: pd.DataFrame, target: str | None,
+                   prediction: str | None) -> None:
+    if frame.empty:
+        raise InvalidArgument("the reference has no rows: a reference needs data to compare with")
+    wanted = [*spec.features, *spec.categorical, *(c for c in (target, prediction) if c)]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise InvalidArgument(f"the reference has no column {missing[0]!r}; it has "
+                              f"{', '.join(map(str, frame.columns))}")
+    empty = [c for c in (spec.features or frame.columns) if frame[c].isna().all()]
+    if empty:
+        raise InvalidArgument(f"the reference column {empty[0]!r} is empty (all null): "
+                              "drop it from the features or give a reference that has it")
+
+
+def _datetime(ms: int) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def feature_histogram(client: Client, monitor: Monitor, feature: str, *, since: int,
+                      until: int, max_categories: int = 20) -> dict[str, Any]:
+    """The reference's and the window's histogram of one feature, for a side-by-side view.
+
+    Numbers: the reference's bins (``edges`` are the inner edges; the first and
+    last bins are open) with both counts. Categories: the reference's most
+    frequent ``max_categories`` and the window's unseen ones, the rest as
+    ``(other)``.
+    """
+    reference = load_reference(client, monitor)
+    if reference is None:
+        raise InvalidArgument(f"monitor {monitor.name!r} has no reference: set one to compare "
+                              "histograms")
+    if feature not in reference.profile.columns:
+        raise NotFound(f"monitor {monitor.name!r} does not watch {feature!r}; it watches "
+                       f"{', '.join(reference.profile.columns)}")
+    table = client.prediction_store().query(
+        model=monitor.model_name, version=monitor.model_version, deployment=monitor.deployment,
+        since=_datetime(since), until=_datetime(until))
+    ref = reference.profile.columns[feature]
+    frame = frame_of(table, monitor, [feature]) if table.num_rows else pd.DataFrame()
+    cur = (profile(frame[[feature]], reference=reference.profile).columns[feature]
+           if feature in frame.columns else None)
+    out: dict[str, Any] = {"feature": feature, "kind": ref.kind, "reference_rows": ref.rows,
+                           "current_rows": cur.rows if cur else 0,
+                           "reference_nulls": ref.nulls, "current_nulls": cur.nulls if cur else 0}
+    if ref.kind == "numeric":
+        edges = [] if ref.edges is None else ref.edges.tolist()
+        out.update(edges=edges, reference=_counts(ref.histogram, len(edges) + 1),
+                   current=_counts(cur.histogram if cur else None, len(edges) + 1),
+                   reference_range=[ref.min, ref.max])
+        return out
+    ref_counts, cur_counts = ref.category_counts(), cur.category_counts() if cur else {}
+    top = sorted(ref_counts, key=lambda c: -ref_counts[c])[:max_categories]
+    unseen = sorted((c for c in cur_counts if c not in ref_counts),
+                    key=lambda c: -cur_counts[c])[:max_categories]
+    names = top + unseen
+    out.update(categories=[*names, "(other)"],
+               reference=[ref_counts.get(c, 0) for c in names]
+               + [ref.count - sum(ref_counts.get(c, 0) for c in names)],
+               current=[cur_counts.get(c, 0) for c in names]
+               + [(cur.count if cur else 0) - sum(cur_counts.get(c, 0) for c in names)],
+               unseen=unseen)
+    return out
+
+
+def _counts(histogram: Any, size: int) -> list[int]:
+    return [0] * size if histogram is None else [int(c) for c in histogram]

@@ -1,0 +1,105 @@
+"""What needs attention: every monitor's state, worst first.
+
+A monitor is ``firing`` when one of its alerts fires, ``degraded`` when a
+rule's condition holds in its latest window without firing (yet: pending,
+or the alert was resolved by hand), ``no_data`` when its latest window has
+too few rows, and ``ok`` otherwise. Firing monitors come first, by severity.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.entities import now_ms
+from dockyard.entities.monitoring import SEVERITIES, Alert, Monitor, MonitorValue
+from dockyard.monitor.alerts import evaluate_rules
+
+if TYPE_CHECKING:
+    from dockyard.client import Client
+
+__all__ = ["MonitorStatus", "Overview", "latest_window", "overview"]
+
+_RANK = {"firing": 0, "degraded": 1, "no_data": 2, "ok": 3}
+
+
+class MonitorStatus(BaseModel):
+    """One monitor in the overview."""
+
+    model_config = ConfigDict(frozen=True)
+
+    monitor: Monitor
+    status: str
+    """``firing``, ``degraded``, ``no_data`` or ``ok``."""
+    severity: str | None = None
+    """The worst severity of its firing alerts."""
+    alerts: list[Alert] = Field(default_factory=list)
+    """Its open (firing and pending) alerts, worst first."""
+    degraded: list[str] = Field(default_factory=list)
+    """Conditions that hold in the latest window, as sentences."""
+    drifted: list[str] = Field(default_factory=list)
+    window_start: int | None = None
+    window_end: int | None = None
+    rows: int | None = None
+    label_coverage: float | None = None
+
+
+class Overview(BaseModel):
+    """``GET /api/v1/monitoring/overview``: monitors that need attention first."""
+
+    items: list[MonitorStatus]
+    counts: dict[str, int]
+    """How many monitors are in each status."""
+
+
+def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorValue]:
+    """The values of the newest window that had enough rows (else of the newest window)."""
+    rows = {v.window_start: v.value or 0 for v in values
+            if v.metric == "rows" and not v.cohort}
+    if not rows:
+        return []
+    full = [start for start, n in rows.items() if n >= monitor.min_rows]
+    start = max(full) if full else max(rows)
+    return [v for v in values if v.window_start == start]
+
+
+def status_of(client: Client, monitor: Monitor, *, now: int | None = None) -> MonitorStatus:
+    """The state of one monitor, from its stored values and alerts."""
+    now = now_ms() if now is None else now
+    since = now - 3 * monitor.window_seconds * 1000
+    values = latest_window(monitor, client.get_monitor_values(monitor.id, since=since))
+    open_alerts = sorted(client.list_alerts(monitor_id=monitor.id, states=("firing", "pending")),
+                         key=lambda a: (a.state != "firing", SEVERITIES.index(a.severity)))
+    firing = [a for a in open_alerts if a.state == "firing"]
+    holding = [c for c in evaluate_rules(monitor.rules, values) if c.holds]
+    overall = {v.metric: v for v in values if not v.feature and not v.cohort}
+    rows = overall.get("rows")
+    if firing:
+        status = "firing"
+    elif holding:
+        status = "degraded"
+    elif rows is None or (rows.value or 0) < monitor.min_rows:
+        status = "no_data"
+    else:
+        status = "ok"
+    coverage = overall.get("label_coverage")
+    return MonitorStatus(
+        monitor=monitor, status=status, severity=firing[0].severity if firing else None,
+        alerts=open_alerts, degraded=[f"{c.rule.name}: {c.summary}" for c in holding],
+        drifted=sorted({v.feature for v in values if v.metric == "drifted" and v.value == 1.0
+                        and not v.cohort}),
+        window_start=values[0].window_start if values else None,
+        window_end=values[0].window_end if values else None,
+        rows=int(rows.value) if rows and rows.value is not None else None,
+        label_coverage=coverage.value if coverage else None)
+
+
+def overview(client: Client, *, now: int | None = None) -> Overview:
+    """Every monitor's status: firing first (critical before warning), then degraded."""
+    items = [status_of(client, m, now=now) for m in client.list_monitors()]
+    items.sort(key=lambda s: (_RANK[s.status],
+                              SEVERITIES.index(s.severity) if s.severity else 0,
+                              s.monitor.name))
+    counts = {name: sum(1 for s in items if s.status == name) for name in _RANK}
+    return Overview(items=items, counts=counts)

@@ -1,0 +1,79 @@
+"""Running monitors on demand, and the overview of what needs attention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from dockyard.entities import now_ms
+from dockyard.entities.monitoring import Alert, MonitorValue
+from dockyard.errors import InvalidArgument
+from dockyard.monitor.overview import MonitorStatus, Overview, overview, status_of
+from dockyard.server.deps import client_of, json_response
+from dockyard.server.writes import AuditedRoute
+
+router = APIRouter(tags=["monitors"], route_class=AuditedRoute)
+
+
+class RunResult(BaseModel):
+    """What one run of a monitor computed and which alerts it moved."""
+
+    monitor_id: str
+    windows: list[tuple[int, int]]
+    values: list[MonitorValue]
+    alerts: list[Alert]
+
+
+@router.post("/monitors/{monitor_id}/run", response_model=RunResult,
+             summary="Run a monitor now (for cron or CI)")
+async def run_monitor(request: Request, monitor_id: str, since: int | None = None,
+                      until: int | None = None) -> Response:
+    """Compute the monitor's windows, update its alerts and notify. With ``since`` and
+    ``until`` (ms since the epoch), judge exactly that period."""
+    from dockyard.monitor.monitors import run_monitor as run
+
+    client = client_of(request)
+    monitor = await run_in_threadpool(client.get_monitor, monitor_id)
+    base = str(request.base_url).rstrip("/")
+    done = await run_in_threadpool(run, client, monitor, since=since, until=until,
+                                   url=f"{base}/monitoring/{monitor.name}")
+    request.state.audit = {"windows": len(done.windows), "alerts": len(done.alerts)}
+    return json_response(RunResult(monitor_id=monitor.id, windows=done.windows,
+                                   values=done.values, alerts=done.alerts))
+
+
+@router.get("/monitoring/overview", response_model=Overview,
+            summary="Monitors that need attention first")
+async def get_overview(request: Request) -> Response:
+    return json_response(await run_in_threadpool(overview, client_of(request)))
+
+
+@router.get("/monitors/{monitor_id}/status", response_model=MonitorStatus,
+            summary="A monitor's state: open alerts, degraded metrics, latest window")
+async def get_status(request: Request, monitor_id: str) -> Response:
+    client = client_of(request)
+    monitor = await run_in_threadpool(client.get_monitor, monitor_id)
+    return json_response(await run_in_threadpool(status_of, client, monitor))
+
+
+@router.get("/monitors/{monitor_id}/features/{feature}/histogram",
+            summary="A feature's reference and current histograms, side by side")
+async def get_histogram(request: Request, monitor_id: str, feature: str,
+                        since: int | None = None, until: int | None = None) -> dict[str, Any]:
+    """The window ``[since, until)`` (ms since the epoch) defaults to the monitor's latest
+    window."""
+    from dockyard.monitor.monitors import feature_histogram
+
+    client = client_of(request)
+    monitor = await run_in_threadpool(client.get_monitor, monitor_id)
+    if since is None or until is None:
+        size = monitor.window_seconds * 1000
+        until = until if until is not None else now_ms()
+        since = since if since is not None else until - size
+    if until <= since:
+        raise InvalidArgument("until must be after since")
+    return await run_in_threadpool(feature_histogram, client, monitor, feature, since=since,
+                                   until=until)

@@ -1,0 +1,197 @@
+"""A monitor over a real prediction log: windows, drift, late labels, cohorts and alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dockyard.client import Client
+from dockyard.entities.monitoring import MonitorSpec, Rule
+from dockyard.errors import InvalidArgument
+from dockyard.monitor.monitors import create_monitor, feature_histogram, run_monitor
+from dockyard.serve.predlog import PredictionBatch, PredictionLog
+from dockyard.store.artifacts import artifact_store_for
+
+HOUR = 3_600_000
+T0 = 1_795_000_000_000 - 1_795_000_000_000 % HOUR  # the start of an hour
+N = 400
+
+
+def frame(rng: np.random.Generator, n: int, *, shifted: bool = False) -> pd.DataFrame:
+    age = rng.normal(60 if shifted else 40, 8, n)
+    plan = rng.choice(["basic", "pro", "team"], n, p=[0.2, 0.2, 0.6] if shifted
+                      else [0.6, 0.3, 0.1])
+    income = rng.normal(50, 10, n)
+    target = (age + rng.normal(0, 5, n) > 45).astype(int)
+    return pd.DataFrame({"age": age, "plan": plan, "income": income, "target": target})
+
+
+def log_window(root: str, spool: Path, data: pd.DataFrame, start: int, *,
+               good_model: bool) -> list[str]:
+    """Log one hour of predictions; a good model predicts the target, a bad one guesses."""
+    rng = np.random.default_rng(start % 1000)
+    score = np.where(data["target"] == 1, 0.8, 0.2) if good_model else rng.random(len(data))
+    ids = [f"p{start}-{i}" for i in range(len(data))]
+    log = PredictionLog(artifact_store_for(root), spool_dir=spool, deployment="prod")
+    log.append(PredictionBatch(
+        ids, "churn", 1,
+        inputs={"age": data["age"].to_numpy(), "plan": data["plan"].to_numpy(dtype=object),
+                "income": data["income"].to_numpy()},
+        outputs=score, latency_ms=rng.uniform(1, 5, len(data)),
+        time_ms=start + np.arange(len(data)) * (HOUR // len(data))))
+    assert log.close()
+    return ids
+
+
+@pytest.fixture
+def world(tmp_path: Path, webhook_receiver):
+    rng = np.random.default_rng(1)
+    root = str(tmp_path / "artifacts")
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", root)
+    reference = frame(rng, 2000)
+    reference["score"] = np.where(reference["target"] == 1, 0.8, 0.2)
+    windows = {}
+    for i, (shifted, good) in enumerate([(False, True), (True, False), (False, True)]):
+        data = frame(rng, N, shifted=shifted)
+        start = T0 + i * HOUR
+        ids = log_window(root, tmp_path / f"spool{i}", data, start, good_model=good)
+        windows[i] = (start, start + HOUR, ids, data)
+    spec = MonitorSpec(name="churn-prod", model_name="churn", deployment="prod",
+                       task="classification", categorical=["plan"], cohorts=[{"column": "plan"}],
+                       channels=[{"type": "webhook", "url": webhook_receiver.url}])
+    monitor = create_monitor(client, spec, reference[["age", "plan", "income", "target",
+                                                      "score"]],
+                             target="target", prediction="score")
+    return client, monitor, windows, webhook_receiver
+
+
+def label(client: Client, window, share: float) -> None:
+    _, _, ids, data = window
+    n = int(len(ids) * share)
+    client.log_ground_truth(ids[:n], data["target"].to_numpy()[:n].tolist())
+
+
+def value(run, metric, feature="", cohort=""):
+    found = run.latest(metric, feature, cohort)
+    assert found is not None, (metric, feature, cohort)
+    return found
+
+
+def test_default_rules_and_reference_are_stored(world) -> None:
+    client, monitor, _, _ = world
+    assert monitor.reference and monitor.features == ["age", "plan", "income"]
+    assert {r.name for r in monitor.rules} >= {"feature drift", "accuracy drop"}
+    assert client.get_monitor_by_name("churn-prod").reference == monitor.reference
+
+
+def test_a_normal_window_is_quiet(world) -> None:
+    client, monitor, windows, hook = world
+    label(client, windows[0], 0.5)
+    run = run_monitor(client, monitor, since=windows[0][0], until=windows[0][1])
+    assert value(run, "rows").value == N
+    assert value(run, "drifted", "age").value == 0.0
+    assert value(run, "label_coverage").value == pytest.approx(0.5)
+    assert value(run, "accuracy").value > 0.8
+    assert value(run, "accuracy").reference == pytest.approx(value(run, "accuracy").value,
+                                                             abs=0.1)
+    assert value(run, "latency_p99").value <= 5
+    assert run.firing == [] and hook.requests == []
+
+
+def test_a_shifted_window_fires_and_a_normal_one_resolves(world) -> None:
+    client, monitor, windows, hook = world
+    label(client, windows[1], 0.5)
+    shifted = run_monitor(client, monitor, since=windows[1][0], until=windows[1][1])
+    assert value(shifted, "drifted", "age").value == 1.0
+    assert value(shifted, "drifted", "plan").value == 1.0
+    assert value(shifted, "drifted", "income").value == 0.0
+    assert value(shifted, "unseen_categories", "plan").value == 0.0
+    assert value(shifted, "accuracy").value < 0.7
+    fired = {(a.rule, a.feature) for a in shifted.firing}
+    assert {("feature drift", "age"), ("feature drift", "plan"),
+            ("accuracy drop", "")} <= fired
+    assert ("feature drift", "income") not in fired
+    bodies = [r.json() for r in hook.requests]
+    assert len(bodies) == len(shifted.firing)
+    assert any("[FIRING]" in b["text"] and "age" in b["text"] for b in bodies)
+
+    again = run_monitor(client, monitor, since=windows[1][0], until=windows[1][1])
+    assert len(hook.requests) == len(bodies)  # still firing: not sent twice
+    assert {a.id for a in again.firing} == {a.id for a in shifted.firing}
+
+    label(client, windows[2], 0.5)
+    normal = run_monitor(client, monitor, since=windows[2][0], until=windows[2][1])
+    assert normal.firing == []
+    resolved = [a for a in normal.alerts if a.state == "resolved"]
+    assert {a.id for a in resolved} == {a.id for a in shifted.firing}
+    assert sum("[RESOLVED]" in r.json()["text"] for r in hook.requests) == len(resolved)
+    events = client.list_alert_events(resolved[0].id)
+    assert [e.state for e in events] == ["pending", "firing", "resolved"]
+    assert events[1].deliveries and events[1].deliveries[0]["ok"] is True
+
+
+def test_cohorts_get_their_own_quality(world) -> None:
+    client, monitor, windows, _ = world
+    label(client, windows[0], 1.0)
+    run = run_monitor(client, monitor, since=windows[0][0], until=windows[0][1])
+    cohorts = {v.cohort for v in run.values if v.metric == "accuracy" and v.cohort}
+    assert cohorts == {"plan=basic", "plan=pro", "plan=team"}
+    basic = value(run, "rows", cohort="plan=basic").value
+    assert 0 < basic < N and value(run, "label_coverage", cohort="plan=basic").value == 1.0
+
+
+def test_late_labels_change_an_old_window(world) -> None:
+    client, monitor, windows, _ = world
+    before = run_monitor(client, monitor, since=windows[0][0], until=windows[0][1])
+    assert value(before, "label_coverage").value == 0.0
+    assert value(before, "accuracy").value is None
+    assert "no labels" in value(before, "accuracy").status
+    label(client, windows[0], 0.25)
+    after = run_monitor(client, monitor, since=windows[0][0], until=windows[0][1])
+    assert value(after, "label_coverage").value == pytest.approx(0.25)
+    stored = client.get_monitor_values(monitor.id, metric="label_coverage", cohort="")
+    assert [v.value for v in stored] == [pytest.approx(0.25)]  # replaced, not doubled
+
+
+def test_an_empty_window_is_no_data_not_zero(world) -> None:
+    client, monitor, _, hook = world
+    run = run_monitor(client, monitor, since=T0 - 2 * HOUR, until=T0 - HOUR)
+    assert value(run, "rows").value == 0
+    drift = value(run, "drift_score", "age")
+    assert drift.value is None and drift.status.startswith("no_data")
+    assert run.firing == [] and hook.requests == []
+
+
+def test_feature_histograms_side_by_side(world) -> None:
+    client, monitor, windows, _ = world
+    numbers = feature_histogram(client, monitor, "age", since=windows[1][0], until=windows[1][1])
+    assert len(numbers["reference"]) == len(numbers["current"]) == len(numbers["edges"]) + 1
+    assert sum(numbers["current"]) == N and sum(numbers["reference"]) == 2000
+    words = feature_histogram(client, monitor, "plan", since=windows[1][0], until=windows[1][1])
+    assert words["categories"][:3] == ["basic", "pro", "team"]
+    assert sum(words["current"]) == N
+
+
+@pytest.mark.parametrize(("spec", "reference", "message"), [
+    ({"features": ["nope"]}, True, "no column 'nope'"),
+    ({}, "empty", "no rows"),
+    ({"features": ["blank"]}, "blank", "is empty"),
+])
+def test_bad_monitors_are_refused(tmp_path: Path, spec, reference, message) -> None:
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "a"))
+    data = pd.DataFrame({"age": [1.0, 2.0], "blank": [None, None]})
+    if reference == "empty":
+        data = data.iloc[:0]
+    with pytest.raises(InvalidArgument, match=message):
+        create_monitor(client, MonitorSpec(name="m", model_name="x", **spec), data)
+    assert client.list_monitors() == []
+
+
+def test_a_rule_on_an_unknown_metric_is_refused(tmp_path: Path) -> None:
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "a"))
+    with pytest.raises(InvalidArgument, match="metric"):
+        create_monitor(client, MonitorSpec(name="m", model_name="x",
+                                           rules=[Rule(name="r", metric="accuracyy")]))
