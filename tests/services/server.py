@@ -56,7 +56,8 @@ class ServerProcess:
         env = {**os.environ, "DOCKYARD_HOME": str(self.workdir / "home"), **self.env}
         env.pop("DOCKYARD_URI", None)
         cmd = [sys.executable, "-m", "dockyard", "server", "--port", str(self.port),
-               "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log", *self.args]
+               "--uri", self.uri, "--artifacts", self.artifacts, "--no-access-log",
+               *(() if "--monitors" in self.args else ("--no-monitors",)), *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for_http(self.proc, self.url + "/health", self.log, timeout)

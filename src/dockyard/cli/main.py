@@ -74,8 +74,14 @@ def server(
                                   help="Artifact root: a folder or s3://bucket/prefix."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
+    monitors: bool = typer.Option(True, "--monitors/--no-monitors",
+                                  help="Run monitors on their schedule (each monitor's "
+                                       "interval_seconds)."),
+    public_url: str = typer.Option(None, "--public-url",
+                                   help="The address users reach this server at, for links in "
+                                        "alerts (default: http://HOST:PORT)."),
 ) -> None:
-    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the web UI."""
     import uvicorn
 
     from dockyard.server.app import ENV_ARTIFACTS, ENV_STORE, create_app
@@ -84,6 +90,12 @@ def server(
     db = _database_uri(uri)
     SqlMetadataStore(db).close()  # migrate once, before any worker starts
     console.print(f"Dockyard {__version__} serving [bold]{db}[/] on http://{host}:{port}")
+    if monitors:  # one scheduler, in this process, however many workers serve requests
+        from dockyard.client import Client
+        from dockyard.monitor.scheduler import MonitorScheduler
+
+        MonitorScheduler(Client(db, artifacts),
+                         url=public_url or f"http://{host}:{port}").start()
     if workers == 1:
         uvicorn.run(create_app(db, artifacts), host=host, port=port, access_log=access_log,
                     log_level="info")

@@ -47,6 +47,8 @@ __all__ = ["MonitorRun", "create_monitor", "default_rules", "feature_histogram",
 log = logging.getLogger("dockyard.monitor")
 
 REFERENCE_FOLDER = "monitors"
+THRESHOLD_ROWS = 100
+"""A reference with fewer rows gets no derived drift limits (its chunks would be too small)."""
 LOOKBACK_WINDOWS = 24
 """A scheduled run recomputes this many windows back, so that late labels are counted."""
 
@@ -111,7 +113,8 @@ def set_reference(client: Client, monitor: Monitor, reference: Any, *,
     ref = profile(columns, categorical=categorical)
     values: list[tuple[str, str, float]] = [
         (metric, name, value) for (metric, name), value in
-        reference_thresholds(columns, ref, categorical=categorical).items()]
+        reference_thresholds(columns, ref, categorical=categorical).items()
+    ] if len(columns) >= THRESHOLD_ROWS else []
     values += [("null_rate", name, float(columns[name].isna().mean())) for name in columns]
     if target is not None and prediction is not None and monitor.task:
         scores = (quality.classification(frame[prediction].to_numpy(), frame[target].to_numpy(),
