@@ -7,12 +7,16 @@ and the server itself are all built on this class.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+import orjson
 
 from dockyard.config import get_settings, is_http_uri
 from dockyard.entities import (
@@ -564,6 +568,43 @@ class Client:
     def list_alert_events(self, alert_id: str) -> list[AlertEvent]:
         """An alert's history, oldest first. Raises NotFound."""
         return self.store.list_alert_events(alert_id)
+
+    def put_monitor_reference(self, monitor_id: str, profile: bytes,
+                              meta: Mapping[str, Any]) -> str:
+        """Store a monitor's reference profile and its metadata; returns where it is kept.
+
+        The reference data never travels: the profile is made where the data is.
+        """
+        if self.is_remote:
+            body = {"profile": base64.b64encode(profile).decode(), "meta": dict(meta)}
+            answer = self.store.http.request(  # type: ignore[attr-defined]
+                "PUT", f"/monitors/{quote(monitor_id, safe='')}/reference", json=body)
+            return str(answer.json()["reference"])
+        self.get_monitor(monitor_id)  # NotFound before anything is written
+        folder = f"monitors/{monitor_id}"
+        store = self.artifact_store()
+        store.put_stream(io.BytesIO(profile), f"{folder}/reference.profile")
+        store.put_stream(io.BytesIO(orjson.dumps(dict(meta))), f"{folder}/reference.json")
+        return folder
+
+    def get_monitor_reference(self, monitor: Monitor) -> tuple[bytes, dict[str, Any]] | None:
+        """A monitor's reference profile and metadata, or None when it has none (or lost it)."""
+        if not monitor.reference:
+            return None
+        if self.is_remote:
+            try:
+                answer = self.store.http.request(  # type: ignore[attr-defined]
+                    "GET", f"/monitors/{quote(monitor.id, safe='')}/reference").json()
+            except NotFound:
+                return None
+            return base64.b64decode(answer["profile"]), answer["meta"]
+        store = self.artifact_store()
+        try:
+            blob = b"".join(store.iter_bytes(f"{monitor.reference}/reference.profile"))
+            meta = orjson.loads(b"".join(store.iter_bytes(f"{monitor.reference}/reference.json")))
+        except NotFound:
+            return None
+        return blob, meta
 
     # audit ---------------------------------------------------------------------------
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,

@@ -5,21 +5,21 @@ that have arrived, computes every value (:mod:`dockyard.monitor.windows`),
 stores them, and moves the alerts of the latest window
 (:mod:`dockyard.monitor.alerts`), notifying the monitor's channels.
 
-The reference is profiled once, when it is set, and stored in the artifact
-store beside the monitor (``monitors/<id>/reference.profile`` and
-``reference.json``); runs read it, never the reference data.
+The reference is profiled once, where its data is, when it is set, and
+stored beside the monitor (``monitors/<id>/reference.profile`` and
+``reference.json`` in the artifact store, through the server for a remote
+client); runs read the profile, never the reference data.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pandas as pd
 
 from dockyard.entities import now_ms
@@ -46,7 +46,6 @@ __all__ = ["MonitorRun", "create_monitor", "default_rules", "feature_histogram",
 
 log = logging.getLogger("dockyard.monitor")
 
-REFERENCE_FOLDER = "monitors"
 THRESHOLD_ROWS = 100
 """A reference with fewer rows gets no derived drift limits (its chunks would be too small)."""
 LOOKBACK_WINDOWS = 24
@@ -124,11 +123,8 @@ def set_reference(client: Client, monitor: Monitor, reference: Any, *,
                                           frame[target].to_numpy())[0])
         values += [(metric, "", value) for metric, value in scores.items()
                    if isinstance(value, float) and math.isfinite(value)]
-    folder = f"{REFERENCE_FOLDER}/{monitor.id}"
-    store = client.artifact_store()
-    store.put_stream(io.BytesIO(ref.to_bytes()), f"{folder}/reference.profile")
-    store.put_stream(io.BytesIO(orjson.dumps({"rows": len(frame), "values": values})),
-                     f"{folder}/reference.json")
+    folder = client.put_monitor_reference(monitor.id, ref.to_bytes(),
+                                          {"rows": len(frame), "values": values})
     spec = MonitorSpec(**{**monitor.model_dump(include=set(MonitorSpec.model_fields)),
                           "reference": folder, "features": features})
     return client.update_monitor(monitor.id, spec)
@@ -136,15 +132,13 @@ def set_reference(client: Client, monitor: Monitor, reference: Any, *,
 
 def load_reference(client: Client, monitor: Monitor) -> Reference | None:
     """The monitor's stored reference, or None when it has none."""
-    if not monitor.reference:
+    stored = client.get_monitor_reference(monitor)
+    if stored is None:
+        if monitor.reference:
+            log.warning("monitor %s: its reference at %s is gone", monitor.name,
+                        monitor.reference)
         return None
-    store = client.artifact_store()
-    try:
-        blob = b"".join(store.iter_bytes(f"{monitor.reference}/reference.profile"))
-        meta = orjson.loads(b"".join(store.iter_bytes(f"{monitor.reference}/reference.json")))
-    except NotFound:
-        log.warning("monitor %s: its reference at %s is gone", monitor.name, monitor.reference)
-        return None
+    blob, meta = stored
     values = {(metric, name): value for metric, name, value in meta["values"]}
     return Reference(Profile.from_bytes(blob), values)
 
@@ -182,6 +176,8 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     """
     if isinstance(monitor, str):
         monitor = _find(client, monitor)
+    if client.is_remote:  # the server reads the prediction log where it is
+        return _run_remote(client, monitor, since, until)
     now = now_ms() if now is None else now
     if (since is None) != (until is None):
         raise InvalidArgument("give both since and until, or neither")
@@ -220,6 +216,16 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
         done.alerts = alerting.apply_conditions(client.store, monitor, conditions,
                                                 channels=channels, now=now, url=url)
     return done
+
+
+def _run_remote(client: Client, monitor: Monitor, since: int | None,
+                until: int | None) -> MonitorRun:
+    params = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    answer = client.store.http.request(  # type: ignore[attr-defined]
+        "POST", f"/monitors/{quote(monitor.id, safe='')}/run", params=params).json()
+    return MonitorRun(monitor, [tuple(w) for w in answer["windows"]],  # type: ignore[misc]
+                      [MonitorValue(**v) for v in answer["values"]],
+                      [Alert(**a) for a in answer["alerts"]])
 
 
 def _find(client: Client, name_or_id: str) -> Monitor:

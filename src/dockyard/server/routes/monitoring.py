@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import now_ms
 from dockyard.entities.monitoring import Alert, MonitorValue
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 from dockyard.monitor.overview import MonitorStatus, Overview, overview, status_of
-from dockyard.server.deps import client_of, json_response
+from dockyard.server.deps import client_of, json_body, json_response, parse_body
 from dockyard.server.writes import AuditedRoute
 
 router = APIRouter(tags=["monitors"], route_class=AuditedRoute)
@@ -77,3 +77,50 @@ async def get_histogram(request: Request, monitor_id: str, feature: str,
         raise InvalidArgument("until must be after since")
     return await run_in_threadpool(feature_histogram, client, monitor, feature, since=since,
                                    until=until)
+
+
+class ReferenceBody(BaseModel):
+    """A monitor's reference: its profile (base64 of :meth:`Profile.to_bytes`) and metadata."""
+
+    profile: str
+    meta: dict[str, Any]
+
+
+@router.put("/monitors/{monitor_id}/reference", openapi_extra=json_body(ReferenceBody),
+           summary="Store a monitor's reference profile")
+async def put_reference(request: Request, monitor_id: str) -> dict[str, str]:
+    """The profile is made where the reference data is (``create_monitor``); only the profile
+    travels. It is checked before it is stored."""
+    import base64
+    import binascii
+
+    from dockyard.monitor.profile import Profile
+
+    body = await parse_body(request, ReferenceBody)
+    try:
+        blob = base64.b64decode(body.profile, validate=True)
+    except binascii.Error:
+        raise InvalidArgument("profile must be base64 of a Dockyard profile") from None
+    Profile.from_bytes(blob)  # InvalidArgument for anything that is not one
+    values = body.meta.get("values")
+    if not isinstance(values, list) or not all(
+            isinstance(v, list) and len(v) == 3 for v in values):
+        raise InvalidArgument("meta.values must be a list of [metric, feature, value]")
+    folder = await run_in_threadpool(client_of(request).put_monitor_reference, monitor_id, blob,
+                                     body.meta)
+    request.state.audit = {"bytes": len(blob)}
+    return {"reference": folder}
+
+
+@router.get("/monitors/{monitor_id}/reference", response_model=ReferenceBody,
+            summary="A monitor's reference profile")
+async def get_reference(request: Request, monitor_id: str) -> Response:
+    import base64
+
+    client = client_of(request)
+    monitor = await run_in_threadpool(client.get_monitor, monitor_id)
+    stored = await run_in_threadpool(client.get_monitor_reference, monitor)
+    if stored is None:
+        raise NotFound(f"monitor {monitor.name!r} has no reference")
+    return json_response(ReferenceBody(profile=base64.b64encode(stored[0]).decode(),
+                                       meta=stored[1]))
