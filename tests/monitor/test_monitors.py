@@ -195,3 +195,30 @@ def test_a_rule_on_an_unknown_metric_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="metric"):
         create_monitor(client, MonitorSpec(name="m", model_name="x",
                                            rules=[Rule(name="r", metric="accuracyy")]))
+
+
+def test_the_latest_window_is_exported_for_prometheus(world) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dockyard.monitor.exporter import MonitorCollector
+
+    client, monitor, windows, _ = world
+    label(client, windows[1], 0.5)
+    run_monitor(client, monitor, since=windows[1][0], until=windows[1][1], now=windows[1][1])
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MonitorCollector(client))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(generate_latest(registry).decode())
+               for s in family.samples}
+    base = (("model", "churn"), ("monitor", "churn-prod"), ("version", "any"))
+
+    def sample(name: str, **extra: str) -> float:
+        return samples[(name, tuple(sorted(base + tuple(extra.items()))))]
+
+    assert sample("dockyard_monitor_drifted", feature="age") == 1.0
+    assert sample("dockyard_monitor_drifted", feature="income") == 0.0
+    assert sample("dockyard_monitor_rows") == N
+    assert sample("dockyard_monitor_quality", metric="accuracy") < 0.7
+    assert sample("dockyard_monitor_alerts_firing", severity="critical") >= 1
+    assert not any(dict(labels).get("cohort") for _, labels in samples)

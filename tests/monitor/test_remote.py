@@ -69,3 +69,16 @@ def test_reading_the_log_needs_the_artifact_root(server: ServerProcess) -> None:
     with Client(server.url) as remote:
         with pytest.raises(InvalidArgument, match="prediction log is read where it is stored"):
             remote.prediction_store()
+
+
+def test_the_server_exports_monitor_values_on_metrics(server: ServerProcess) -> None:
+    with Client(server.url) as remote:
+        create_monitor(remote, MonitorSpec(name="scraped", model_name="churn", min_rows=1,
+                                           interval_seconds=0),
+                       pd.DataFrame({"age": [30.0, 40.0, 50.0, 60.0]}))
+        run_monitor(remote, "scraped", since=NOW - 2 * 86_400_000, until=NOW + 10)
+    response = httpx.get(f"{server.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'dockyard_monitor_rows{model="churn",monitor="scraped",version="any"} 3.0' \
+        in response.text

@@ -19,7 +19,8 @@ from dockyard.monitor.alerts import evaluate_rules
 if TYPE_CHECKING:
     from dockyard.client import Client
 
-__all__ = ["MonitorStatus", "Overview", "latest_window", "overview"]
+__all__ = ["MonitorStatus", "Overview", "latest_values", "latest_window", "overview",
+           "status_of"]
 
 _RANK = {"firing": 0, "degraded": 1, "no_data": 2, "ok": 3}
 
@@ -64,11 +65,17 @@ def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorV
     return [v for v in values if v.window_start == start]
 
 
+def latest_values(client: Client, monitor: Monitor, *,
+                  now: int | None = None) -> list[MonitorValue]:
+    """The values of the monitor's latest window, as of its last run (see :func:`latest_window`)."""
+    anchor = monitor.last_run_at or (now_ms() if now is None else now)
+    since = anchor - 3 * monitor.window_seconds * 1000
+    return latest_window(monitor, client.get_monitor_values(monitor.id, since=since))
+
+
 def status_of(client: Client, monitor: Monitor, *, now: int | None = None) -> MonitorStatus:
     """The state of one monitor, from its stored values and alerts."""
-    now = now_ms() if now is None else now
-    since = now - 3 * monitor.window_seconds * 1000
-    values = latest_window(monitor, client.get_monitor_values(monitor.id, since=since))
+    values = latest_values(client, monitor, now=now)
     open_alerts = sorted(client.list_alerts(monitor_id=monitor.id, states=("firing", "pending")),
                          key=lambda a: (a.state != "firing", SEVERITIES.index(a.severity)))
     firing = [a for a in open_alerts if a.state == "firing"]

@@ -75,6 +75,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
                    ground_truth, monitors, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(monitoring.metrics_router)
     app.include_router(ui_router)
     app.include_router(ui_models_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

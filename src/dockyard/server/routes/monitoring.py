@@ -124,3 +124,19 @@ async def get_reference(request: Request, monitor_id: str) -> Response:
         raise NotFound(f"monitor {monitor.name!r} has no reference")
     return json_response(ReferenceBody(profile=base64.b64encode(stored[0]).decode(),
                                        meta=stored[1]))
+
+
+metrics_router = APIRouter(tags=["monitors"])
+
+
+@metrics_router.get("/metrics", summary="Monitor values for Prometheus (text format)")
+async def metrics(request: Request) -> Response:
+    """Drift, data quality, model quality and firing alerts of every monitor's latest window."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    from dockyard.monitor.exporter import MonitorCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MonitorCollector(client_of(request)))
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
