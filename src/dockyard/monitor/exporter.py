@@ -1,8 +1,8 @@
 """Monitor values as Prometheus metrics, for an existing Prometheus and Grafana.
 
 ``dockyard server`` serves them on ``/metrics``. Each scrape reads every
-monitor's latest window as of its last run (the newest with enough rows)
-from the store, so the gauges always match what the UI shows. Labels are bounded: monitor, model,
+monitor's latest window (the newest with enough rows) from the store, so
+the gauges always match what the UI shows. Labels are bounded: monitor, model,
 version (``any`` for a monitor of every version), and feature (the
 monitor's own list) or metric name; cohorts are left out, since their
 values are data.
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dockyard.entities import now_ms
 from dockyard.entities.monitoring import SEVERITIES
 from dockyard.monitor.overview import latest_values
 
@@ -64,10 +63,9 @@ class MonitorCollector(Collector):
                                    labels=[*base, "severity"])
         last_run = GaugeMetricFamily("dockyard_monitor_last_run_timestamp_seconds",
                                      "When the monitor last ran", labels=base)
-        now = now_ms()
         for monitor in self.client.list_monitors():
             labels = [monitor.name, monitor.model_name, monitor.model_version or "any"]
-            for value in latest_values(self.client, monitor, now=now):
+            for value in latest_values(self.client, monitor):
                 if value.value is None or value.cohort:
                     continue
                 if value.feature and value.metric in features:

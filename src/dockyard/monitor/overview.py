@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.entities import now_ms
 from dockyard.entities.monitoring import SEVERITIES, Alert, Monitor, MonitorValue
 from dockyard.monitor.alerts import evaluate_rules
 
@@ -55,9 +54,10 @@ class Overview(BaseModel):
 
 
 def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorValue]:
-    """The values of the newest window that had enough rows (else of the newest window)."""
+    """Of ``values`` (several windows), those of the newest window that had enough rows (else
+    of the newest window)."""
     rows = {v.window_start: v.value or 0 for v in values
-            if v.metric == "rows" and not v.cohort}
+            if v.metric == "rows" and not v.feature and not v.cohort}
     if not rows:
         return []
     full = [start for start, n in rows.items() if n >= monitor.min_rows]
@@ -65,17 +65,20 @@ def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorV
     return [v for v in values if v.window_start == start]
 
 
-def latest_values(client: Client, monitor: Monitor, *,
-                  now: int | None = None) -> list[MonitorValue]:
-    """The values of the monitor's latest window, as of its last run (see :func:`latest_window`)."""
-    anchor = monitor.last_run_at or (now_ms() if now is None else now)
-    since = anchor - 3 * monitor.window_seconds * 1000
-    return latest_window(monitor, client.get_monitor_values(monitor.id, since=since))
+def latest_values(client: Client, monitor: Monitor) -> list[MonitorValue]:
+    """The values of the monitor's newest window that had enough rows (else of its newest
+    window): what the last run judged, whether it ran on the clock or over a chosen period."""
+    rows = client.get_monitor_values(monitor.id, metric="rows", feature="", cohort="")
+    if not rows:
+        return []
+    full = [v.window_start for v in rows if (v.value or 0) >= monitor.min_rows]
+    start = max(full) if full else max(v.window_start for v in rows)
+    return client.get_monitor_values(monitor.id, since=start, until=start + 1)
 
 
-def status_of(client: Client, monitor: Monitor, *, now: int | None = None) -> MonitorStatus:
+def status_of(client: Client, monitor: Monitor) -> MonitorStatus:
     """The state of one monitor, from its stored values and alerts."""
-    values = latest_values(client, monitor, now=now)
+    values = latest_values(client, monitor)
     open_alerts = sorted(client.list_alerts(monitor_id=monitor.id, states=("firing", "pending")),
                          key=lambda a: (a.state != "firing", SEVERITIES.index(a.severity)))
     firing = [a for a in open_alerts if a.state == "firing"]
@@ -102,9 +105,9 @@ def status_of(client: Client, monitor: Monitor, *, now: int | None = None) -> Mo
         label_coverage=coverage.value if coverage else None)
 
 
-def overview(client: Client, *, now: int | None = None) -> Overview:
+def overview(client: Client) -> Overview:
     """Every monitor's status: firing first (critical before warning), then degraded."""
-    items = [status_of(client, m, now=now) for m in client.list_monitors()]
+    items = [status_of(client, m) for m in client.list_monitors()]
     items.sort(key=lambda s: (_RANK[s.status],
                               SEVERITIES.index(s.severity) if s.severity else 0,
                               s.monitor.name))
