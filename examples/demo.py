@@ -1,4 +1,4 @@
-"""The Dockyard demo: train real models, track them, register the best one, serve it.
+"""The Dockyard demo: train, track, register the best model, serve it, and monitor it.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -30,11 +30,13 @@ from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_
 from sklearn.model_selection import train_test_split
 
 import dockyard
+import dockyard.errors
 from dockyard.config import get_settings
 from dockyard.monitor.predictions import PredictionStore
 
 EXPERIMENT = "breast-cancer"
 MODEL = "breast-cancer-gbm"
+MONITOR = "breast-cancer-demo"
 CANDIDATES = [
     {"n_estimators": 60, "max_depth": 1, "learning_rate": 0.3},
     {"n_estimators": 120, "max_depth": 2, "learning_rate": 0.1},
@@ -115,15 +117,18 @@ def main() -> None:
     console.print(f"registered [bold]{MODEL}[/] version {version.version} as champion "
                   f"(package sha256 {version.package_digest[:12]}...)")
     champion = dockyard.load_model(f"models:/{MODEL}@champion")
-    x_val = data[1]
+    _, x_val, _, y_val = data
     rows = x_val[:3].to_dict("records")  # plain records work as well as a DataFrame
     console.print(f"champion predicts {champion.predict(rows).tolist()} for 3 validation rows")
     console.print(f"  try: dockyard models show models:/{MODEL}@champion")
-    serve_champion(x_val)
+    monitor = create_demo_monitor(x_val, y_val, champion.predict(x_val))
+    phases = serve_champion(x_val, y_val)
+    watch(monitor, phases)
 
 
-def serve_champion(x_val) -> None:
-    """Start `dockyard serve` on the champion, send it traffic, stop it, read its prediction log."""
+def serve_champion(x_val, y_val) -> dict[str, tuple[int, int, list[str], list[int]]]:
+    """Start `dockyard serve` on the champion, send it normal then shifted traffic, stop it,
+    read its prediction log. Returns each phase's time span, prediction ids and true labels."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -150,18 +155,31 @@ def serve_champion(x_val) -> None:
             console.print(f"  V2 infer: {answer.json()['outputs'][0]['data']} "
                           f"(prediction id {answer.headers['x-prediction-id']})")
             started = time.perf_counter()
+            normal_since, normal_ids = now_ms(), []
             for i in range(0, len(records), 10):
-                http.post("/invocations", json={"dataframe_records": records[i:i + 10]}
-                          ).raise_for_status()
+                answer = http.post("/invocations", json={"dataframe_records": records[i:i + 10]})
+                answer.raise_for_status()
+                normal_ids += answer.json()["prediction_ids"]
             for record in records:
                 http.post(f"/v1/models/{MODEL}:predict", json={"instances": [record]}
                           ).raise_for_status()
             seconds = time.perf_counter() - started
             served = sum(float(line.rsplit(" ", 1)[1]) for line in http.get("/metrics").text
                          .splitlines() if line.startswith("dockyard_serve_requests_total{"))
-        console.print(f"  then {len(records) // 10} /invocations requests of 10 rows and "
-                      f"{len(records)} V1 requests of one in {seconds:.2f} s; /metrics counts "
-                      f"{served:.0f} requests")
+            console.print(f"  then {len(records) // 10} /invocations requests of 10 rows and "
+                          f"{len(records)} V1 requests of one in {seconds:.2f} s; /metrics "
+                          f"counts {served:.0f} requests")
+            time.sleep(0.5)  # a prediction is stamped when it is logged, just after its answer
+            shifted_since = now_ms()
+            shifted, truth = shift(x_val, y_val)
+            shifted_ids = []
+            for i in range(0, len(shifted), 10):
+                answer = http.post("/invocations", json={
+                    "dataframe_records": shifted[i:i + 10].to_dict("records")})
+                answer.raise_for_status()
+                shifted_ids += answer.json()["prediction_ids"]
+            console.print(f"  then {len(shifted)} rows whose {', '.join(SHIFTED)} have shifted")
+            time.sleep(0.5)
     finally:
         server.send_signal(signal.SIGTERM)  # drains, then writes the prediction log out
         server.wait(timeout=60)
@@ -171,6 +189,73 @@ def serve_champion(x_val) -> None:
                   f"model, version and date (mean latency {logged[0]['ms']:.2f} ms)")
     console.print("  try: dockyard predictions tail -n 5")
     console.print(f"  try: dockyard serve {uri} --port 8080")
+    return {"normal": (normal_since, shifted_since, normal_ids, y_val.head(100).tolist()),
+            "shifted": (shifted_since, now_ms(), shifted_ids, truth)}
+
+
+SHIFTED = ["worst radius", "worst perimeter", "worst area", "mean concave points",
+           "worst concave points"]
+
+
+def shift(x_val, y_val):
+    """200 rows drawn from the validation set with five features moved, as when a new
+    scanner reads tumours larger than the old one did."""
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(x_val), 200)
+    rows = x_val.iloc[picked].reset_index(drop=True).copy()
+    rows["worst radius"] *= 1.4
+    rows["worst perimeter"] *= 1.4
+    rows["worst area"] *= 2.0
+    rows["mean concave points"] += 0.04
+    rows["worst concave points"] += 0.08
+    return rows, y_val.iloc[picked].tolist()
+
+
+def create_demo_monitor(x_val, y_val, predicted):
+    """A monitor of the demo deployment. Its reference is the held-out validation set with the
+    champion's predictions, so the reference's accuracy is an honest one."""
+    from dockyard.entities.monitoring import MonitorSpec
+    from dockyard.monitor.monitors import create_monitor
+
+    client = dockyard.Client()
+    try:
+        client.delete_monitor(client.get_monitor_by_name(MONITOR).id)  # from an earlier run
+    except dockyard.errors.NotFound:
+        pass
+    reference = x_val.assign(target=y_val.to_numpy(), predicted=predicted)
+    spec = MonitorSpec(name=MONITOR, model_name=MODEL, deployment="demo",
+                       task="classification", window_seconds=3600, interval_seconds=0)
+    monitor = create_monitor(client, spec, reference, target="target", prediction="predicted")
+    console.print(f"monitor [bold]{MONITOR}[/] watches {len(monitor.features)} features with "
+                  f"the validation set as reference and {len(monitor.rules)} default rules")
+    return monitor
+
+
+def watch(monitor, phases) -> None:
+    """Labels arrive late; the monitor judges the normal, then the shifted traffic."""
+    from dockyard.monitor.monitors import run_monitor
+
+    client = dockyard.Client()
+    for since, until, ids, truth in phases.values():
+        half = len(ids) // 2  # the outcome of half the cases is known so far
+        client.log_ground_truth(ids[:half], truth[:half])
+    for phase, (since, until, _, _) in phases.items():
+        done = run_monitor(client, monitor, since=since, until=until)
+        accuracy = done.latest("accuracy")
+        drifted = sorted({v.feature for v in done.values
+                          if v.metric == "drifted" and v.value == 1.0})
+        console.print(f"  {phase} traffic: accuracy {accuracy.value:.3f} on "
+                      f"{accuracy.count} labels, drifted: {', '.join(drifted) or 'none'}")
+    firing = client.list_alerts(monitor_id=monitor.id, states=("firing",))
+    for alert in sorted(firing, key=lambda a: (a.severity != "critical", a.summary)):
+        console.print(f"  [red][FIRING][/] {alert.severity}: {alert.rule}: {alert.summary}")
+    console.print(f"  see it: http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+                  f"/monitoring/{MONITOR} once the server is up")
+    console.print(f"  try: dockyard monitor alerts {MONITOR}")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def wait_ready(server: subprocess.Popen, url: str, log_path: Path) -> None:

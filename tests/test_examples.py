@@ -33,7 +33,14 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     assert champion.source == f"runs:/{best.id}/model" and len(champion.package_digest) == 64
     assert "champion predicts" in out.stdout
     assert "/metrics counts 111 requests" in out.stdout
-    assert "the prediction log holds 201 predictions" in out.stdout
+    assert "the prediction log holds 401 predictions" in out.stdout
+    assert "normal traffic: accuracy" in out.stdout and "drifted: none" in out.stdout
+    monitor = client.get_monitor_by_name("breast-cancer-demo")
+    firing = client.list_alerts(monitor_id=monitor.id, states=("firing",))
+    assert "accuracy drop" in {a.rule for a in firing}
+    assert {a.feature for a in firing if a.rule == "feature drift"} == {
+        "worst radius", "worst perimeter", "worst area", "mean concave points",
+        "worst concave points", "prediction"}
     model = client.load_model("models:/breast-cancer-gbm@champion")
     assert model.manifest.run_id == best.id
     assert model.signature is not None and model.signature.inputs[0].name == "mean radius"
