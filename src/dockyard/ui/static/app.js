@@ -199,3 +199,47 @@
 
   document.querySelectorAll(".parcoords").forEach(drawParcoords);
 })();
+
+// Monitoring charts: one value per window and series, carried in the page (data-chart) and
+// drawn with uPlot. A window without a value is a gap, never a zero.
+(function () {
+  const COLORS = ["#1f5fbf", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285",
+                  "#5c940d", "#e67700", "#364fc7", "#a61e4d"];
+  const HEIGHT = 220;
+  const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
+
+  function format(unit, v) {
+    if (v === null || v === undefined) return "—";
+    if (unit === "share") return `${(v * 100).toFixed(1)}%`;
+    const n = Number(v.toPrecision(3));
+    if (unit === "ms") return `${n} ms`;
+    if (unit === "per_second") return `${n}/s`;
+    return String(Number(v.toPrecision(4)));
+  }
+
+  function drawMonitorChart(box) {
+    const chart = JSON.parse(box.dataset.chart);
+    const width = () => Math.max(280, box.clientWidth);
+    const opts = {
+      width: width(),
+      height: HEIGHT,
+      tzDate: utc,
+      scales: { x: { time: true } },
+      axes: [{}, { size: 64, values: (u, ticks) => ticks.map((v) => format(chart.unit, v)) }],
+      series: [{ label: "window (UTC)" }].concat(chart.series.map((s, i) => ({
+        label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
+        points: { show: true, size: 5 }, value: (u, v) => format(chart.unit, v),
+      }))),
+      cursor: { drag: { x: true, y: false }, sync: { key: "monitoring" } },
+      legend: { live: true },
+    };
+    const data = [chart.x].concat(chart.series.map((s) => s.values));
+    const plot = new uPlot(opts, data, box);
+    box.dataset.series = String(chart.series.length);
+    box.dataset.points = String(chart.series.reduce(
+      (n, s) => n + s.values.filter((v) => v !== null).length, 0));
+    window.addEventListener("resize", () => plot.setSize({ width: width(), height: HEIGHT }));
+  }
+
+  document.querySelectorAll(".mchart").forEach(drawMonitorChart);
+})();
