@@ -87,10 +87,12 @@ def other_conditions(state: MonitorStatus) -> list[str]:
 
 
 def monitor_url(name: str) -> str:
+    """The page of the monitor named ``name``."""
     return f"/monitoring/{quote(name, safe='')}"
 
 
 def feature_url(name: str, feature: str, **params: Any) -> str:
+    """The drill-down of one feature of a monitor, with the non-empty query ``params``."""
     return query_url(f"{monitor_url(name)}/features/{quote(feature, safe='')}", params)
 
 
@@ -126,6 +128,7 @@ class Values:
 
     def get(self, start: int, metric: str, feature: str = "",
             cohort: str = "") -> MonitorValue | None:
+        """The value of one window, or None when the window has no such value stored."""
         return self._by_key.get((start, metric, feature, cohort))
 
     def line(self, starts: Iterable[int], metric: str, feature: str = "",
@@ -147,7 +150,8 @@ def recent_windows(client: Client, monitor: Monitor, count: int) -> list[tuple[i
     return sorted({(v.window_start, v.window_end) for v in rows})[-count:]
 
 
-def window_values(client: Client, monitor: Monitor, windows: Sequence[tuple[int, int]]) -> Values:
+def values_of(client: Client, monitor: Monitor, windows: Sequence[tuple[int, int]]) -> Values:
+    """Every value the monitor stored for ``windows`` (a run of consecutive windows)."""
     if not windows:
         return Values([])
     return Values(client.get_monitor_values(monitor.id, since=windows[0][0],
@@ -180,6 +184,7 @@ class Chart:
     series: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, label: str, values: list[float | None]) -> None:
+        """Add a line: one value (or None, a gap) per window."""
         self.series.append({"label": label, "values": values})
 
     @property
@@ -187,6 +192,7 @@ class Chart:
         return not any(v is not None for s in self.series for v in s["values"])
 
     def data(self) -> dict[str, Any]:
+        """What ``app.js`` draws: x (window starts in seconds), the unit and the series."""
         unit = ("share" if self.metric in SHARES else "ms" if self.metric.startswith("latency_")
                 else "per_second" if self.metric == "throughput" else "")
         return {"x": self.x, "unit": unit, "series": self.series}
@@ -218,6 +224,7 @@ def monitor_charts(monitor: Monitor, values: Values, starts: list[int]) -> list[
 
 
 def feature_charts(feature: str, values: Values, starts: list[int]) -> list[Chart]:
+    """Drift score, PSI (on a scale of its own) and data quality of one feature."""
     x = [s / 1000 for s in starts]
     drift = Chart("chart-feature-drift", f"Drift score of {feature}", "drift_score", x)
     drift.add("drift score", values.line(starts, "drift_score", feature))
@@ -232,6 +239,7 @@ def feature_charts(feature: str, values: Values, starts: list[int]) -> list[Char
 # the pages -------------------------------------------------------------------------------
 @router.get("/monitoring")
 def needs_attention(request: Request) -> Response:
+    """Every monitor, worst first: firing (by severity), degraded, no data, ok."""
     found = overview(client_of(request))
     return render(request, "monitoring.html", "monitoring", items=found.items,
                   counts=found.counts)
@@ -270,11 +278,12 @@ def _channel_types(monitor: Monitor) -> list[str]:
 
 @router.get("/monitoring/{name}")
 def monitor_page(request: Request, name: str, windows: int = DEFAULT_WINDOWS) -> Response:
+    """A monitor: settings, alerts, charts of its last ``windows`` windows, the latest one."""
     _check_windows(windows)
     client = client_of(request)
     monitor = client.get_monitor_by_name(name)
     spans = recent_windows(client, monitor, windows)
-    values = window_values(client, monitor, spans)
+    values = values_of(client, monitor, spans)
     starts = [s for s, _ in spans]
     latest = latest_window(monitor, values.items)
     latest_values = Values(latest)
@@ -335,10 +344,12 @@ class Histogram:
         return (self.width - 2 * self.pad) / max(len(self.bars), 1)
 
     def bar_height(self, share: float) -> float:
+        """The height of a bar for ``share``, on the scale both sides share."""
         return 0.0 if self.top <= 0 else round(
             share / self.top * (self.height - self.top_margin), 1)
 
     def x(self, position: float) -> float:
+        """The x coordinate of a position counted in bars."""
         return round(self.pad + position * self.bar_width, 1)
 
 
@@ -395,12 +406,14 @@ def _window_choice(spans: list[tuple[int, int]], latest: list[MonitorValue], win
 @router.get("/monitoring/{name}/features/{feature:path}")
 def feature_page(request: Request, name: str, feature: str, window: str = "",
                  windows: int = DEFAULT_WINDOWS) -> Response:
+    """One feature (or the prediction) of a monitor: histograms of ``window`` against the
+    reference, and its drift and data quality over the last ``windows`` windows."""
     _check_windows(windows)
     client = client_of(request)
     monitor = client.get_monitor_by_name(name)
     reference = load_reference(client, monitor)
     spans = recent_windows(client, monitor, windows)
-    values = window_values(client, monitor, spans)
+    values = values_of(client, monitor, spans)
     profiled = list(reference.profile.columns) if reference else []
     known = watched_features(monitor, values, profiled)
     if feature not in known:
