@@ -27,6 +27,43 @@ def test_ks_and_wasserstein_match_scipy(n: int, m: int, shift: float) -> None:
     assert stats.wasserstein(ref, cur) == pytest.approx(raw / np.std(ref))
 
 
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (7, 3), (1_000, 40_000), (65_537, 70_001)])
+def test_distances_of_sorted_samples_match_scipy(n: int, m: int) -> None:
+    ref = np.sort(np.round(RNG.normal(size=n), 1))  # ties within and across the samples
+    cur = np.sort(np.round(RNG.normal(loc=0.2, size=m), 1))
+    ks, distance = stats.sorted_distances(ref, cur)
+    assert abs(ks - sp.ks_2samp(ref, cur).statistic) < 1e-12
+    assert distance == pytest.approx(sp.wasserstein_distance(ref, cur), rel=1e-9, abs=1e-12)
+    weighted = stats.weighted_distances((ref, np.ones(n)), (cur, np.full(m, 2.0)))
+    assert weighted == pytest.approx((ks, distance), rel=1e-9, abs=1e-12)
+
+
+def test_sorted_helpers_agree_with_numpy() -> None:
+    values, nan, infinite = stats.sort_sample([3.0, np.nan, -np.inf, 1.0, np.inf, 2.0, np.nan])
+    assert values.tolist() == [1.0, 2.0, 3.0] and (nan, infinite) == (2, 2)
+    for n in (1, 2, 10, 1001):
+        sample = np.sort(RNG.normal(size=n))
+        q = np.linspace(0, 1, 11)
+        assert np.array_equal(stats.sorted_quantiles(sample, q), np.quantile(sample, q))
+        edges = stats.reference_edges(sample, 10, is_sorted=True)
+        assert np.array_equal(stats.sorted_bin_counts(sample, edges),
+                              stats.bin_counts(sample, edges))
+
+
+def test_label_counts_of_every_column_type() -> None:
+    import pyarrow as pa
+
+    expected = ({"a": 2, "b": 1}, 1)
+    for values in (pd.Series(["a", None, "b", "a"], dtype="str"),
+                   pd.Series(["a", np.nan, "b", "a"], dtype=object),
+                   pd.Series(["a", None, "b", "a"], dtype="category"),
+                   pa.chunked_array([["a", None], ["b", "a"]]),
+                   pa.array(["a", None, "b", "a"]).dictionary_encode()):
+        assert stats.label_counts(values) == expected
+    assert stats.label_counts(pa.array([1.5, None, float("nan"), 1.5])) == ({"1.5": 2}, 2)
+    assert stats.label_counts(pd.Series([True, False, True])) == ({"True": 2, "False": 1}, 0)
+
+
 def test_binned_statistics_match_direct_computations() -> None:
     ref = RNG.normal(size=10_000)
     cur = RNG.normal(loc=0.5, scale=1.2, size=8_000)

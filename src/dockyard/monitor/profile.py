@@ -51,6 +51,7 @@ _MAGIC = b"DKYP"
 _PREFIX = struct.Struct("<4sBII")  # magic, format version, header length, CRC-32 of the rest
 _THREADED_ROWS = 65_536  # batches from this size profile their columns in parallel
 _ITEM_UPDATES = 1024  # up to this many distinct numbers per batch, hash them one by one
+_CHUNK = 1 << 15  # numpy work in slices that stay in the CPU cache
 
 
 @dataclass(frozen=True)
@@ -507,9 +508,7 @@ def _update_numeric(column: ColumnProfile, numbers: np.ndarray, errors: int,
     if n == 0:
         return
     mean = float(values.mean())
-    deviations = values - mean
-    _add_moments(column, n, mean, float(np.einsum("i,i->", deviations, deviations)))  # no BLAS
-    del deviations
+    _add_moments(column, n, mean, _squares(values, mean))
     column.min = float(values[0]) if not column.min <= values[0] else column.min
     column.max = float(values[-1]) if not column.max >= values[-1] else column.max
     if column.edges is None:
@@ -521,6 +520,16 @@ def _update_numeric(column: ColumnProfile, numbers: np.ndarray, errors: int,
         column.above += n - int(np.searchsorted(values, column.bounds[1], side="right"))
     column.quantiles.update(values[::-1])  # the sketch compacts descending input fastest
     _update_distinct_numbers(column, values, settings.distinct_lg_k)
+
+
+def _squares(values: np.ndarray, mean: float) -> float:
+    """The sum of squared deviations from ``mean``, in cache-sized slices (einsum: no BLAS)."""
+    total, buffer = 0.0, np.empty(min(values.size, _CHUNK))
+    for offset in range(0, values.size, _CHUNK):
+        part = buffer[:min(_CHUNK, values.size - offset)]
+        np.subtract(values[offset:offset + _CHUNK], mean, out=part)
+        total += float(np.einsum("i,i->", part, part))
+    return total
 
 
 def _add_moments(column: ColumnProfile, n: int, mean: float, m2: float) -> None:
@@ -557,7 +566,6 @@ _C1, _C2 = _U(0x87C37B91114253D5), _U(0x4CF5AD432745937F)
 _F1, _F2 = _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53)
 _SEED = 9001
 _HLL_HEADER = struct.Struct("<8BdddII")
-_CHUNK = 1 << 15  # hash in slices that stay in the CPU cache
 
 
 def _fmix(h: np.ndarray, tmp: np.ndarray) -> None:
@@ -572,30 +580,34 @@ def _fmix(h: np.ndarray, tmp: np.ndarray) -> None:
 def _hll_of_numbers(values: np.ndarray, lg_k: int) -> Any:
     """An HLL_8 sketch of float64 values, built from registers computed with numpy."""
     registers = np.zeros(1 << lg_k, dtype=np.uint8)
-    h1, h2, tmp = (np.empty(min(values.size, _CHUNK), dtype=_U) for _ in range(3))
-    mask = _U((1 << lg_k) - 1)
+    size = min(values.size, _CHUNK)
+    h1, h2, tmp = (np.empty(size, dtype=_U) for _ in range(3))
+    real = np.empty(size, dtype=np.float64)
+    mask, key = _U((1 << lg_k) - 1), _U(_SEED ^ 8)
     with np.errstate(over="ignore"):
         for offset in range(0, values.size, _CHUNK):
-            part = values[offset:offset + _CHUNK] + 0.0  # -0.0 hashes as 0.0
-            a, b, t = h1[:part.size], h2[:part.size], tmp[:part.size]
-            np.multiply(part.view(_U), _C1, out=a)
+            part = values[offset:offset + _CHUNK]
+            a, b, t, f = h1[:part.size], h2[:part.size], tmp[:part.size], real[:part.size]
+            np.add(part, 0.0, out=f)  # -0.0 hashes as 0.0
+            np.multiply(f.view(_U), _C1, out=a)
             np.right_shift(a, _U(33), out=t)
             a <<= _U(31)
             a |= t
             a *= _C2
-            a ^= _U(_SEED ^ 8)
-            a += _U(_SEED ^ 8)
-            np.add(a, _U(_SEED ^ 8), out=b)
+            a ^= key
+            a += key
+            np.add(a, key, out=b)
             _fmix(a, t)
             _fmix(b, t)
             a += b
             b += a
-            a &= mask
-            b >>= _U(11)  # the leading zeros of h2, from the exponent of h2 >> 11 as a double
-            exponent = (b.astype(np.float64).view(_U) >> _U(52)).astype(np.int16)
-            zeros = np.where(exponent == 0, 64, 1075 - exponent)
-            rank = (np.minimum(zeros, 62) + 1).astype(np.uint8)
-            np.maximum.at(registers, a.astype(np.intp), rank)
+            a &= mask  # the register
+            b >>= _U(11)  # h2's leading zeros z, from the exponent e of h2 >> 11 as a double:
+            f[:] = b  # z = 1075 - e, and the register's value min(z, 62) + 1 = min(1076 - e, 63)
+            np.right_shift(f.view(_U), _U(52), out=b)
+            np.subtract(_U(1076), b, out=b)
+            np.minimum(b, _U(63), out=b)
+            np.maximum.at(registers, a.view(np.int64), b.astype(np.uint8))
     small = registers < 32
     kxq0 = float(np.ldexp(1.0, -registers[small].astype(np.int32)).sum())
     kxq1 = float(np.ldexp(1.0, -registers[~small].astype(np.int32)).sum())

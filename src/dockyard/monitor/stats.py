@@ -95,26 +95,31 @@ def _pair(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray]:
 def sorted_distances(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     """The exact KS statistic and Wasserstein-1 distance of two sorted samples of finite values.
 
-    A stable argsort of the two sorted runs side by side is a single merge;
-    the gap between the two empirical CDFs is then kept in whole numbers
-    (``n * m`` times the gap), so ties and the maximum are exact.
+    A stable argsort of the two sorted runs side by side is a single merge.
+    The gap between the two empirical CDFs is kept in whole numbers: ``n * m``
+    times the gap grows by ``m`` at each reference value and falls by ``n`` at
+    each current one, so one cumulative sum gives it, ties and maximum exact.
     """
     n, m = reference.size, current.size
     values = np.concatenate([reference, current])
     order = np.argsort(values, kind="stable")
+    gap = np.where(order < n, np.int64(m), np.int64(-n))
     values = values[order]
-    below = np.cumsum(order < n)  # reference values up to each point
-    gap = below * (n + m)  # n*m*|F_ref - F_cur| = |below*(n+m) - position*n|
-    gap -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    del order
+    np.cumsum(gap, out=gap)
     np.abs(gap, out=gap)
-    del below, order
-    last = np.empty(values.size, dtype=bool)  # where each run of equal values ends
-    np.not_equal(values[1:], values[:-1], out=last[:-1])
-    last[-1] = True
+    ks, distance = 0, 0.0
+    for start in range(0, values.size - 1, _CHUNK):  # slices keep the temporaries small
+        stop = min(start + _CHUNK, values.size - 1)
+        step = values[start + 1:stop + 1] - values[start:stop]
+        ks = max(ks, int(gap[start:stop].max(initial=0, where=step > 0)))
+        distance += float(np.einsum("i,i->", gap[start:stop], step))  # einsum: no BLAS threads
+    ks = max(ks, int(gap[-1]))  # the last value ends its run
     scale = float(n) * float(m)
-    ks = float(gap[last].max()) / scale
-    distance = float(np.einsum("i,i->", gap[:-1], np.diff(values))) / scale  # no BLAS threads
-    return ks, distance
+    return ks / scale, distance / scale
+
+
+_CHUNK = 1 << 16
 
 
 def weighted_distances(reference: tuple[np.ndarray, np.ndarray],
