@@ -44,6 +44,8 @@ class Settings:
     flush_interval: float
     http_timeout: float
     s3_endpoint_url: str | None
+    prometheus_url: str | None = None
+    """A Prometheus that scrapes the model servers: monitors read request and error rates."""
 
 
 def is_http_uri(uri: str) -> bool:
@@ -86,6 +88,7 @@ def get_settings() -> Settings:
         flush_interval=float(_number("DOCKYARD_FLUSH_INTERVAL", 0.5, float)),
         http_timeout=float(_number("DOCKYARD_HTTP_TIMEOUT", 30.0, float)),
         s3_endpoint_url=env.get("DOCKYARD_S3_ENDPOINT_URL") or None,
+        prometheus_url=env.get("DOCKYARD_PROMETHEUS_URL") or None,
     )
 
 

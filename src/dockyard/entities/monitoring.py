@@ -147,7 +147,7 @@ FEATURE_METRICS = frozenset({
 MODEL_METRICS = frozenset({
     "rows", "share_drifted", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
     "mae", "rmse", "mape", "r2", "label_coverage", "label_delay_p50", "latency_p50",
-    "latency_p95", "latency_p99", "throughput",
+    "latency_p95", "latency_p99", "throughput", "requests", "error_rate", "client_error_rate",
 })
 """Values of the whole window (overall or per cohort): a rule names no feature."""
 METRICS = FEATURE_METRICS | MODEL_METRICS

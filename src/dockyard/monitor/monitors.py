@@ -32,10 +32,12 @@ from dockyard.entities.monitoring import (
     MonitorValue,
     Rule,
 )
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.config import get_settings
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.monitor import alerts as alerting
 from dockyard.monitor import notify, quality
 from dockyard.monitor.profile import Profile, profile, reference_thresholds
+from dockyard.monitor.system import serving_health
 from dockyard.monitor.windows import Reference, frame_of, window_values
 
 if TYPE_CHECKING:
@@ -202,7 +204,8 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
             continue
         ids = table.column("prediction_id").to_pylist() if table.num_rows else []
         labels = {g.prediction_id: g for g in client.get_ground_truth(ids)} if ids else {}
-        window = window_values(monitor, table, labels, reference, start, end, now=now)
+        window = window_values(monitor, table, labels, reference, start, end, now=now,
+                               health=_health(monitor, start, min(end, now)))
         values.extend(window)
         if table.num_rows >= monitor.min_rows or not judged:
             judged = window
@@ -216,6 +219,18 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
         done.alerts = alerting.apply_conditions(client.store, monitor, conditions,
                                                 channels=channels, now=now, url=url)
     return done
+
+
+def _health(monitor: Monitor, start: int, end: int) -> dict[str, float | None] | str | None:
+    """Requests and error rates from Prometheus, or why there are none."""
+    url = get_settings().prometheus_url
+    if url is None or end <= start:
+        return None
+    try:
+        return serving_health(url, monitor.model_name, monitor.model_version, start, end)
+    except DockyardError as exc:
+        log.warning("monitor %s: %s", monitor.name, exc.message)
+        return f"error: {exc.message}"
 
 
 def _run_remote(client: Client, monitor: Monitor, since: int | None,

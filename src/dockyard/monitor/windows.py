@@ -12,7 +12,8 @@ returns :class:`~dockyard.entities.MonitorValue` rows:
   :mod:`dockyard.monitor.report`);
 - for the window, overall and per cohort: rows, label coverage and delay,
   model quality once labels are there (:mod:`dockyard.monitor.quality`);
-- for the window: latency percentiles and throughput.
+- for the window: latency percentiles and throughput from the log, and
+  requests and error rates from Prometheus (:mod:`dockyard.monitor.system`).
 
 A value that cannot be computed is ``None`` with a ``status`` that says why
 (``no_data: 12 rows, 30 needed``, ``missing: ...``), never a silent zero.
@@ -121,8 +122,14 @@ def window_values(
     end: int,
     *,
     now: int | None = None,
+    health: Mapping[str, float | None] | str | None = None,
 ) -> list[MonitorValue]:
-    """Every value of one window; see the module docstring."""
+    """Every value of one window; see the module docstring.
+
+    ``health`` is what :func:`dockyard.monitor.system.serving_health` found for
+    the window, or the reason it could not be asked (no Prometheus set, or an
+    error), which becomes the status of the system-health values.
+    """
     now = now_ms() if now is None else now
     out: list[MonitorValue] = []
 
@@ -146,7 +153,14 @@ def window_values(
         [n.removeprefix("input.") for n in table.column_names if n.startswith("input.")])
     frame = frame_of(table, monitor, features) if rows else pd.DataFrame()
 
-    _system(emit, table, start, end, now, short)
+    _system(emit, table, start, end, now)
+    for metric in ("requests", "error_rate", "client_error_rate"):
+        if isinstance(health, Mapping):
+            emit(metric, health.get(metric), count=int(health.get("requests") or 0),
+                 status="ok" if health.get(metric) is not None else "no_data: no requests")
+        else:
+            emit(metric, None, status=health or "no_data: set DOCKYARD_PROMETHEUS_URL to a "
+                                                "Prometheus that scrapes the model servers")
     _drift(emit, monitor, frame, features, reference, short, rows)
     ids = table.column("prediction_id").to_pylist() if rows else []
     times = table.column("time").cast(pa.int64()).to_numpy() if rows else np.empty(0)
@@ -164,7 +178,7 @@ def window_values(
     return out
 
 
-def _system(emit: Any, table: pa.Table, start: int, end: int, now: int, short: str) -> None:
+def _system(emit: Any, table: pa.Table, start: int, end: int, now: int) -> None:
     rows = table.num_rows
     span = max(min(end, now) - start, 1) / 1000
     emit("throughput", rows / span, count=rows)
