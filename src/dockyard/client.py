@@ -505,7 +505,7 @@ class Client:
         Raises AlreadyExists for a name another monitor has, InvalidArgument
         naming the first mistake in the spec.
         """
-        return self.store.create_monitor(check_monitor_spec(spec))
+        return self.store.create_monitor(_checked_channels(check_monitor_spec(spec)))
 
     def get_monitor(self, monitor_id: str) -> Monitor:
         """Raises NotFound."""
@@ -522,7 +522,7 @@ class Client:
 
     def update_monitor(self, monitor_id: str, spec: MonitorSpec | Mapping[str, Any]) -> Monitor:
         """Replace a monitor's spec (its name may change); its values and alerts stay."""
-        return self.store.update_monitor(monitor_id, check_monitor_spec(spec))
+        return self.store.update_monitor(monitor_id, _checked_channels(check_monitor_spec(spec)))
 
     def set_monitor_run(self, monitor_id: str, time: int | dt.datetime) -> None:
         """Record when a monitor was last evaluated (a datetime, or ms since the epoch)."""
@@ -612,6 +612,16 @@ class Client:
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
                                               max_results)
+
+
+def _checked_channels(spec: MonitorSpec) -> MonitorSpec:
+    """Build each notification channel once, so that a mistake in one is found when the
+    monitor is saved, not when its first alert fires."""
+    from dockyard.monitor.notify import channel_from_config
+
+    for config in spec.channels:
+        channel_from_config(config)
+    return spec
 
 
 def _one_time(when: Any) -> bool:

@@ -222,3 +222,12 @@ def test_the_latest_window_is_exported_for_prometheus(world) -> None:
     assert sample("dockyard_monitor_quality", metric="accuracy") < 0.7
     assert sample("dockyard_monitor_alerts_firing", severity="critical") >= 1
     assert not any(dict(labels).get("cohort") for _, labels in samples)
+
+
+def test_a_bad_channel_is_refused_when_the_monitor_is_saved(tmp_path: Path) -> None:
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "a"))
+    spec = MonitorSpec(name="m", model_name="x",
+                       channels=[{"type": "webhook", "url": "http://hooks.example", "tries": 2}])
+    with pytest.raises(InvalidArgument, match="unknown field 'tries'"):
+        create_monitor(client, spec)
+    assert client.list_monitors() == []
