@@ -287,15 +287,17 @@ class Profile:
         if missing:
             raise InvalidArgument(f"column {missing[0]!r} is not in the data; it has "
                                   f"{', '.join(map(repr, present)) or 'no columns'}")
-        rows = len(batch) if hasattr(batch, "__len__") else batch.num_rows
+        rows = len(batch)
         work = [(column, _values(batch, name)) for name, column in self.columns.items()]
-        threads = self.threads or (os.cpu_count() or 1)
-        if rows >= _THREADED_ROWS and threads > 1 and len(work) > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, len(work))) as pool:
-                list(pool.map(lambda job: self._update_column(*job), work))
+        threads = min(self.threads or (os.cpu_count() or 1), len(work))
+        if rows < _THREADED_ROWS or threads < 2:
+            inputs = [_read_column(*job) for job in work]  # everything that can fail, first
+            for job in inputs:
+                _add_column(*job, self.settings)
         else:
-            for job in work:
-                self._update_column(*job)
+            with ThreadPoolExecutor(max_workers=threads) as pool:  # numpy sorts without the GIL
+                inputs = list(pool.map(lambda job: _read_column(*job), work))
+                list(pool.map(lambda job: _add_column(*job, self.settings), inputs))
         self.rows += rows
 
     def _start(self, batch: Any, present: list[str]) -> None:
@@ -320,13 +322,6 @@ class Profile:
             column.categories = {}
         return column
 
-    def _update_column(self, column: ColumnProfile, values: Any) -> None:
-        if column.kind == NUMERIC:
-            numbers, errors = _numbers(values)
-            _update_numeric(column, numbers, errors, self.settings)
-        else:
-            counts, nulls = stats.label_counts(values)
-            _update_categorical(column, counts, nulls, self.settings)
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, name: str) -> ColumnProfile:
@@ -406,6 +401,8 @@ class Profile:
             raise InvalidArgument("the profile is corrupt: its checksum does not match")
         try:
             header = json.loads(body[:size])
+            if header.get("format") != "dockyard.profile":
+                raise ValueError("its header is not a profile's")
             profile = cls.__new__(cls)
             profile.settings = Settings(**header["settings"])
             profile.settings.check()
@@ -475,6 +472,21 @@ def _values(batch: Any, name: str) -> Any:
     import pandas as pd
 
     return batch[name] if isinstance(batch, pd.DataFrame) else batch.column(name)
+
+
+def _read_column(column: ColumnProfile, values: Any) -> tuple[ColumnProfile, Any, int]:
+    """A column's values as the profile takes them: numbers with the count of type errors, or
+    counts per category with the count of nulls."""
+    if column.kind == NUMERIC:
+        return (column, *_numbers(values))
+    return (column, *stats.label_counts(values))
+
+
+def _add_column(column: ColumnProfile, values: Any, extra: int, settings: Settings) -> None:
+    if column.kind == NUMERIC:
+        _update_numeric(column, values, extra, settings)
+    else:
+        _update_categorical(column, values, extra, settings)
 
 
 def _numbers(values: Any) -> tuple[np.ndarray, int]:

@@ -95,31 +95,41 @@ def _pair(reference: Any, current: Any) -> tuple[np.ndarray, np.ndarray]:
 def sorted_distances(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     """The exact KS statistic and Wasserstein-1 distance of two sorted samples of finite values.
 
-    A stable argsort of the two sorted runs side by side is a single merge.
-    The gap between the two empirical CDFs is kept in whole numbers: ``n * m``
-    times the gap grows by ``m`` at each reference value and falls by ``n`` at
-    each current one, so one cumulative sum gives it, ties and maximum exact.
+    The two samples are merged piece by piece, each piece a range of values
+    cut at the same points in both (so that equal values share a piece): a
+    stable argsort of two sorted runs is a single merge. The gap between the
+    empirical CDFs is kept in whole numbers: ``n * m`` times the gap grows by
+    ``m`` at each reference value and falls by ``n`` at each current one, so
+    a cumulative sum gives it, ties and maximum exact.
     """
     n, m = reference.size, current.size
-    values = np.concatenate([reference, current])
-    order = np.argsort(values, kind="stable")
-    gap = np.where(order < n, np.int64(m), np.int64(-n))
-    values = values[order]
-    del order
-    np.cumsum(gap, out=gap)
-    np.abs(gap, out=gap)
-    ks, distance = 0, 0.0
-    for start in range(0, values.size - 1, _CHUNK):  # slices keep the temporaries small
-        stop = min(start + _CHUNK, values.size - 1)
-        step = values[start + 1:stop + 1] - values[start:stop]
-        ks = max(ks, int(gap[start:stop].max(initial=0, where=step > 0)))
-        distance += float(np.einsum("i,i->", gap[start:stop], step))  # einsum: no BLAS threads
-    ks = max(ks, int(gap[-1]))  # the last value ends its run
+    cuts = np.unique(np.concatenate([reference[_MERGE::_MERGE], current[_MERGE::_MERGE]]))
+    ends_a = np.append(np.searchsorted(reference, cuts, side="left"), n)
+    ends_b = np.append(np.searchsorted(current, cuts, side="left"), m)
+    ks, distance, a, b = 0, 0.0, 0, 0
+    previous: tuple[int, float] | None = None  # the gap after the last value so far, and it
+    for stop_a, stop_b in zip(ends_a.tolist(), ends_b.tolist()):
+        if stop_a == a and stop_b == b:
+            continue
+        values = np.concatenate([reference[a:stop_a], current[b:stop_b]])
+        order = np.argsort(values, kind="stable")
+        gap = np.where(order < stop_a - a, np.int64(m), np.int64(-n))
+        gap[0] += a * m - b * n  # the gap before this piece
+        values = values[order]
+        del order
+        np.cumsum(gap, out=gap)
+        np.abs(gap, out=gap)
+        if previous is not None:
+            distance += previous[0] * (values[0] - previous[1])
+        step = np.diff(values)
+        ks = max(ks, int(gap[:-1].max(initial=0, where=step > 0)), int(gap[-1]))
+        distance += float(np.einsum("i,i->", gap[:-1], step))  # einsum: no BLAS threads
+        previous, a, b = (int(gap[-1]), float(values[-1])), stop_a, stop_b
     scale = float(n) * float(m)
     return ks / scale, distance / scale
 
 
-_CHUNK = 1 << 16
+_MERGE = 1 << 16  # values per sample and piece
 
 
 def weighted_distances(reference: tuple[np.ndarray, np.ndarray],
