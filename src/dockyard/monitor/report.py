@@ -2,9 +2,10 @@
 
 - :func:`drift_report` (``dockyard.drift_report``) compares two DataFrames
   with exact statistics; no server needed.
-- :func:`compare` gives the same table from two :class:`~dockyard.monitor.profile.Profile`
-  objects (a reference profiled once, a window profiled in the serving
-  process or per Spark partition), with the sketches' error bounds;
+- :func:`compare` gives the same table (a DataFrame) from two
+  :class:`~dockyard.monitor.profile.Profile` objects (a reference profiled
+  once, a window profiled in the serving process or per Spark partition),
+  with the sketches' error bounds;
   :func:`data_quality` reads null rates, type errors, out-of-range values,
   unseen categories and the change in distinct values from the same profiles;
   :func:`reference_thresholds` derives thresholds from the reference itself.
