@@ -102,9 +102,12 @@ def write(folder: Path, rows: int) -> tuple[Path, Path]:
 def read(path: Path):
     """A table written by :func:`write`, as a pandas DataFrame of this environment's pandas.
 
-    Arrow's buffers are released column by column as pandas takes them over, so that
-    reading does not hold the table twice (every tool reads this way).
+    Read column by column, so that reading never holds the whole table twice (Arrow's and
+    pandas' copies); every tool's process reads this way.
     """
+    import pandas as pd
     import pyarrow.parquet as pq
 
-    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    source = pq.ParquetFile(path)
+    return pd.DataFrame({name: source.read(columns=[name]).column(0).to_pandas()
+                         for name in COLUMNS}, copy=False)
