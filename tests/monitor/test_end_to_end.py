@@ -17,8 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from dockyard import models
 from dockyard.client import Client
 from dockyard.entities.monitoring import MonitorSpec
-from dockyard.monitor.monitors import create_monitor
+from dockyard.monitor.monitors import create_monitor, run_monitor
 from dockyard.monitor.predictions import PredictionStore
+from dockyard.monitor.summaries import BUCKET_MS
 from tests.monitor.conftest import wait_until
 from tests.serve.test_serve_cli import ServeProcess
 from tests.services.server import ServerProcess
@@ -100,6 +101,14 @@ def test_shift_late_labels_alert_on_three_channels_and_resolve(
     store = PredictionStore(local._artifact_root)
     wait_until(lambda: store.sql("SELECT count(*) AS n FROM predictions"
                                  ).column("n")[0].as_py() == expected, timeout=30)
+
+    # the model server profiled what it logged, a minute at a time: a run over whole minutes
+    # merges those profiles instead of profiling the rows again
+    first = phases["before"][0] - phases["before"][0] % BUCKET_MS
+    last = phases["after"][1] + BUCKET_MS - phases["after"][1] % BUCKET_MS
+    merged = run_monitor(local, monitor, since=first, until=last, alert=False)
+    assert merged.served_profiles == [(first, last)]
+    assert merged.latest("rows").value == expected
 
     with httpx.Client(base_url=f"{server.url}/api/v1", timeout=60) as api:
         for since, until, ids, labels in phases.values():  # late labels: half of each phase

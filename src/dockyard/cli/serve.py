@@ -71,6 +71,10 @@ def serve(
                                          help="Seconds after which logged predictions are "
                                               "uploaded as Parquet, where queries and monitors "
                                               "see them."),
+    monitor_profiles: bool = typer.Option(
+        True, "--monitor-profiles/--no-monitor-profiles",
+        help="Profile logged predictions for the monitors of the served models, so that "
+             "monitor runs merge profiles instead of reading every row."),
     deployment: str = typer.Option(None, "--deployment",
                                    help="Deployment name written with every prediction."),
     no_access_log: bool = typer.Option(False, "--no-access-log",
@@ -124,6 +128,7 @@ def serve(
         log_sample_rate=sample_rate,
         log_flush_interval=flush_interval,
         log_rotate_seconds=rotate_seconds,
+        monitor_profiles=monitor_profiles,
         deployment=deployment,
         access_log=not no_access_log,
     )

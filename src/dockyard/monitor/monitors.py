@@ -37,6 +37,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.monitor import alerts as alerting
 from dockyard.monitor import notify, quality
 from dockyard.monitor.profile import Profile, profile, reference_thresholds
+from dockyard.monitor.summaries import reference_digest, window_profile
 from dockyard.monitor.system import serving_health
 from dockyard.monitor.windows import Reference, frame_of, window_values
 
@@ -142,7 +143,7 @@ def load_reference(client: Client, monitor: Monitor) -> Reference | None:
         return None
     blob, meta = stored
     values = {(metric, name): value for metric, name, value in meta["values"]}
-    return Reference(Profile.from_bytes(blob), values)
+    return Reference(Profile.from_bytes(blob), values, reference_digest(blob))
 
 
 @dataclass
@@ -153,6 +154,8 @@ class MonitorRun:
     windows: list[tuple[int, int]]
     values: list[MonitorValue]
     alerts: list[Alert] = field(default_factory=list)
+    served_profiles: list[tuple[int, int]] = field(default_factory=list)
+    """Windows whose drift came from the model servers' profiles, not from the log's rows."""
 
     @property
     def firing(self) -> list[Alert]:
@@ -196,6 +199,7 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     predictions = client.prediction_store()
     values: list[MonitorValue] = []
     judged: list[MonitorValue] = []
+    done_by_servers: list[tuple[int, int]] = []
     for start, end in windows:
         table = predictions.query(model=monitor.model_name, version=monitor.model_version,
                                   deployment=monitor.deployment,
@@ -204,15 +208,21 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
             continue
         ids = table.column("prediction_id").to_pylist() if table.num_rows else []
         labels = {g.prediction_id: g for g in client.get_ground_truth(ids)} if ids else {}
+        served = None if reference is None else window_profile(
+            predictions, monitor, reference.digest, reference.profile, start, end,
+            table.num_rows)
+        if served is not None:
+            done_by_servers.append((start, end))
         window = window_values(monitor, table, labels, reference, start, end, now=now,
-                               health=_health(monitor, start, min(end, now)))
+                               health=_health(monitor, start, min(end, now)), current=served)
         values.extend(window)
         if table.num_rows >= monitor.min_rows or not judged:
             judged = window
     if values:
         client.log_monitor_values(values)
     client.set_monitor_run(monitor.id, now)
-    done = MonitorRun(monitor, sorted({(v.window_start, v.window_end) for v in values}), values)
+    done = MonitorRun(monitor, sorted({(v.window_start, v.window_end) for v in values}), values,
+                      served_profiles=done_by_servers)
     if alert and judged:
         channels = [notify.channel_from_config(c) for c in monitor.channels]
         conditions = alerting.evaluate_rules(monitor.rules, judged)

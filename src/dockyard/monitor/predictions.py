@@ -175,6 +175,24 @@ class PredictionStore:
         with _Connection(_EMPTY.empty_table()) as con:  # no log yet: the columns every file has
             return _run(con, statement, [])
 
+    def list_files(self, folder: str) -> list[str]:
+        """Paths of the files under ``folder`` of the log (relative to the log), sorted."""
+        base = f"{self.root}/{folder.strip('/')}"
+        try:
+            infos = self.filesystem.get_file_info(
+                pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except OSError as exc:
+            raise StoreError(f"cannot list {folder} in {self._where()}: {exc}") from exc
+        return sorted(i.path[len(self.root) + 1:] for i in infos if i.is_file)
+
+    def read_file(self, path: str) -> bytes:
+        """The bytes of one file of the log (a path from :meth:`list_files`)."""
+        try:
+            with self.filesystem.open_input_stream(f"{self.root}/{path}") as stream:
+                return stream.read()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path} in {self._where()}: {exc}") from exc
+
     # -- helpers ------------------------------------------------------------------------
 
     def _connect(self) -> _Connection:

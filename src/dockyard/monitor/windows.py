@@ -58,6 +58,8 @@ class Reference:
 
     profile: Profile
     values: dict[tuple[str, str], float] = field(default_factory=dict)
+    digest: str = ""
+    """Of the stored profile: serving profiles made against another reference are ignored."""
 
 
 def frame_of(table: pa.Table, monitor: Monitor, features: Sequence[str]) -> pd.DataFrame:
@@ -123,12 +125,15 @@ def window_values(
     *,
     now: int | None = None,
     health: Mapping[str, float | None] | str | None = None,
+    current: Profile | None = None,
 ) -> list[MonitorValue]:
     """Every value of one window; see the module docstring.
 
     ``health`` is what :func:`dockyard.monitor.system.serving_health` found for
     the window, or the reason it could not be asked (no Prometheus set, or an
-    error), which becomes the status of the system-health values.
+    error), which becomes the status of the system-health values. ``current`` is the
+    window's profile when the model servers made it (:mod:`dockyard.monitor.summaries`);
+    without it the window's rows are profiled here.
     """
     now = now_ms() if now is None else now
     out: list[MonitorValue] = []
@@ -161,7 +166,7 @@ def window_values(
         else:
             emit(metric, None, status=health or "no_data: set DOCKYARD_PROMETHEUS_URL to a "
                                                 "Prometheus that scrapes the model servers")
-    _drift(emit, monitor, frame, features, reference, short, rows)
+    _drift(emit, monitor, frame, features, reference, short, rows, current)
     ids = table.column("prediction_id").to_pylist() if rows else []
     times = table.column("time").cast(pa.int64()).to_numpy() if rows else np.empty(0)
     _labelled(emit, monitor, frame, ids, times, labels, "", np.ones(rows, bool))
@@ -192,7 +197,8 @@ def _system(emit: Any, table: pa.Table, start: int, end: int, now: int) -> None:
 
 
 def _drift(emit: Any, monitor: Monitor, frame: pd.DataFrame, features: Sequence[str],
-           reference: Reference | None, short: str, rows: int) -> None:
+           reference: Reference | None, short: str, rows: int,
+           current: Profile | None) -> None:
     watched = [*features, PREDICTION]
     if reference is None:
         for name in watched:
@@ -209,10 +215,11 @@ def _drift(emit: Any, monitor: Monitor, frame: pd.DataFrame, features: Sequence[
             emit("drift_score", None, feature=name, status=short or "no_data")
         emit("share_drifted", None, status=short or "no_data")
         return
-    current = profile(frame[present], categorical=list(monitor.categorical),
-                      reference=reference.profile)
-    drift = compare(reference.profile, current).set_index("column")
-    checks = data_quality(reference.profile, current).set_index("column")
+    if current is None:
+        current = profile(frame[present], categorical=list(monitor.categorical),
+                          reference=reference.profile)
+    drift = compare(reference.profile, current, columns=present).set_index("column")
+    checks = data_quality(reference.profile, current, columns=present).set_index("column")
     drifted = []
     for name in present:
         row = drift.loc[name]

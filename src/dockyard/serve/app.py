@@ -101,6 +101,9 @@ class ServeConfig:
     log_rotate_seconds: float = 300.0
     """Seconds after which a log segment becomes a Parquet file that queries (and monitors) see."""
     log_spool_dir: str | None = None
+    monitor_profiles: bool = True
+    """Profile each logged file for the monitors of the served models (in the log's upload
+    thread), so that monitor runs merge profiles instead of reading every row."""
     deployment: str | None = None
     access_log: bool = True
     warm_up: bool = True
@@ -243,6 +246,7 @@ class ServeApp:
                 rotate_seconds=config.log_rotate_seconds,
                 sample_rate=config.log_sample_rate,
                 deployment=config.deployment,
+                summarize=_monitor_profiles(settings) if config.monitor_profiles else None,
             )
             metrics.bind_prediction_log(self.prediction_log)
             self.recorder = Recorder(self.prediction_log)
@@ -713,3 +717,9 @@ def _names(models: Mapping[str, Any]) -> str:
 def _with_ids(body: bytes, ids: list[str]) -> bytes:
     """Add ``"prediction_ids"`` to a JSON object body."""
     return body[:-1] + b',"prediction_ids":' + orjson.dumps(ids) + b"}"
+
+
+def _monitor_profiles(settings: Any) -> Any:
+    from dockyard.monitor.summaries import ServingProfiler
+
+    return ServingProfiler(uri=settings.uri, artifacts=settings.artifacts)

@@ -44,6 +44,12 @@ Several processes (server workers) may share one ``spool_dir``: each owns a
 sub-folder held under a file lock while it runs, and only the folders of
 dead processes are recovered.
 
+A ``summarize`` callable (:data:`Summarizer`) gets each file's rows in the
+upload thread and returns files uploaded beside it: ``dockyard serve`` uses
+it to profile the rows for the monitors of its models
+(:mod:`dockyard.monitor.summaries`). A summary that fails is skipped; the
+rows are uploaded all the same.
+
 Sampling is decided per prediction from a hash of its id
 (:func:`is_sampled`), so every replica keeps the same predictions, and a
 prediction kept at one rate is kept at any higher rate.
@@ -54,6 +60,7 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import hashlib
+import io
 import json
 import logging
 import math
@@ -63,7 +70,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
@@ -97,6 +104,12 @@ DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
 DEFAULT_ROTATE_SECONDS = 300.0
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 DEFAULT_CLOSE_TIMEOUT = 30.0
+
+Summarizer = Callable[[dict[str, str], pa.Table, str], list[tuple[str, bytes]]]
+"""Called in the upload thread with a Parquet file's partition (model, version, date), its
+rows and its name (``part-...``); returns files (a path under the log's prefix, and bytes)
+uploaded beside it, e.g. profiles of its columns. Named after the file, so that a retried
+upload replaces them."""
 
 UNNAMED = "0"
 """The name a bare (unnamed) input or output array is logged under: ``input.0``, ``output.0``."""
@@ -630,6 +643,7 @@ class PredictionLog:
         enabled: bool = True,
         deployment: str | None = None,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        summarize: Summarizer | None = None,
     ) -> None:
         _positive("flush_interval", flush_interval, "seconds")
         _positive("rotate_seconds", rotate_seconds, "seconds")
@@ -660,6 +674,7 @@ class PredictionLog:
         self.enabled = bool(enabled)
         self.deployment = deployment
         self.max_pending_bytes = int(max_pending_bytes)
+        self.summarize = summarize
 
         self._lock = threading.Lock()
         self._queue: deque[_Item] = deque()
@@ -1272,6 +1287,8 @@ class PredictionLog:
         try:
             pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
             self.store.put_file(tmp, target)
+            for path, blob in self._summaries(partition, table, segment):
+                self.store.put_stream(io.BytesIO(blob), f"{self.prefix}/{path}")
         except _RETRYABLE as e:
             log.warning("prediction log: uploading %s to %s failed, will retry: %s",
                         segment.name, target, e)
@@ -1287,6 +1304,18 @@ class PredictionLog:
         if recovered:
             self._recovered += table.num_rows
         return True
+
+    def _summaries(self, partition: dict[str, str], table: pa.Table,
+                   segment: Path) -> list[tuple[str, bytes]]:
+        """The summarizer's files for one Parquet file; none if it fails (the rows are kept)."""
+        if self.summarize is None:
+            return []
+        try:
+            return self.summarize(partition, table, _parquet_name(segment)[: -len(".parquet")])
+        except Exception:  # noqa: BLE001 - a summary is optional; the predictions are not
+            log.exception("prediction log: summarizing %s failed; its rows are uploaded "
+                          "without a summary", segment.name)
+            return []
 
     def _count_failed(self, rows: int) -> None:
         with self._lock:  # both background threads count failures
