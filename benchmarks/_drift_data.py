@@ -1,5 +1,7 @@
 """The data of drift.py: a reference and a current table, 20 numeric and 5 categorical columns.
 
+    python _drift_data.py FOLDER ROWS    # writes FOLDER/reference.parquet and current.parquet
+
 Seeded, so every run and every tool sees the same values. The current table
 has a known shift in five columns (``SHIFTED``); every other column is drawn
 from the same distribution as in the reference. Needs numpy, pandas and
@@ -111,3 +113,9 @@ def read(path: Path):
     source = pq.ParquetFile(path)
     return pd.DataFrame({name: source.read(columns=[name]).column(0).to_pandas()
                          for name in COLUMNS}, copy=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    write(Path(sys.argv[1]), int(sys.argv[2]))

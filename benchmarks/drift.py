@@ -20,7 +20,8 @@ What it does:
    comparing the profiles (and the comparison alone, from stored profiles);
    profiling alone, with one thread and with all cores; and reading the data
    alone, in both environments. The parent takes each process's peak memory
-   (``ru_maxrss``) from ``os.wait4``.
+   (``ru_maxrss``) from ``os.wait4``; the parent generates no data itself,
+   since a child's ``ru_maxrss`` starts at its parent's resident size.
 4. Prints the times, peak memory and ratios, the columns each flags, the
    agreement checks (KS against scipy, PSI against numpy) and the goals.
 
@@ -215,7 +216,9 @@ def main() -> int:
     ours, env, ev_env = Path(sys.executable), _base_env(), _evidently_env()
     try:
         say(f"writing {rows:,} + {rows:,} rows x {len(data.COLUMNS)} columns to {folder}")
-        data.write(folder, rows)
+        # In a process of its own: a child's ru_maxrss starts at its parent's resident size.
+        subprocess.run([str(ours), str(HERE / "_drift_data.py"), str(folder), str(rows)],
+                       env=env, check=True, timeout=WORKER_TIMEOUT)
         results: dict[str, Any] = {}
         plan = [("read (pandas 3)", ours, "read", 1, env),
                 ("read (pandas 2)", evidently_python, "read", 1, ev_env),
