@@ -231,3 +231,23 @@ def test_a_bad_channel_is_refused_when_the_monitor_is_saved(tmp_path: Path) -> N
     with pytest.raises(InvalidArgument, match="unknown field 'tries'"):
         create_monitor(client, spec)
     assert client.list_monitors() == []
+
+
+def test_a_scheduled_run_covers_recent_windows_and_judges_the_newest_full_one(world) -> None:
+    client, monitor, windows, _ = world
+    label(client, windows[1], 0.5)
+    run = run_monitor(client, monitor, now=windows[2][1] + 60_000)  # a minute into hour four
+    assert run.windows == [(w[0], w[1]) for w in windows.values()]  # the empty hour is skipped
+    assert [v.value for v in run.values if v.metric == "rows" and not v.cohort] == [N, N, N]
+    # the newest full window is the normal one: the shifted hour's alerts are not raised
+    assert run.firing == []
+
+
+def test_label_delay_is_label_time_minus_prediction_time(world) -> None:
+    client, monitor, windows, _ = world
+    start, end, ids, data = windows[0]
+    client.log_ground_truth(ids[:200], data["target"].to_numpy()[:200].tolist(),
+                            label_time=start + 2 * HOUR)
+    run = run_monitor(client, monitor, since=start, until=end)
+    # prediction i was made at start + 9 s * i; the median of 7200 - 9 i over i < 200
+    assert value(run, "label_delay_p50").value == pytest.approx(7200 - 9 * 99.5)

@@ -17,11 +17,13 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pandas as pd
+import pyarrow.compute as pc
 
+from dockyard.config import get_settings
 from dockyard.entities import now_ms
 from dockyard.entities.monitoring import (
     ANY_FEATURE,
@@ -32,14 +34,13 @@ from dockyard.entities.monitoring import (
     MonitorValue,
     Rule,
 )
-from dockyard.config import get_settings
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.monitor import alerts as alerting
 from dockyard.monitor import notify, quality
 from dockyard.monitor.profile import Profile, profile, reference_thresholds
 from dockyard.monitor.summaries import reference_digest, window_profile
 from dockyard.monitor.system import serving_health
-from dockyard.monitor.windows import Reference, frame_of, window_values
+from dockyard.monitor.windows import Reference, epoch_ms, frame_of, window_values
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -198,12 +199,16 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     reference = load_reference(client, monitor)
     predictions = client.prediction_store()
     values: list[MonitorValue] = []
-    judged: list[MonitorValue] = []
+    newest: list[MonitorValue] = []  # of the newest window with rows
+    judged: list[MonitorValue] = []  # of the newest window with enough rows
     done_by_servers: list[tuple[int, int]] = []
+    logged = predictions.query(model=monitor.model_name, version=monitor.model_version,
+                               deployment=monitor.deployment, since=_datetime(windows[0][0]),
+                               until=_datetime(windows[-1][1]))  # one scan for every window
+    stamps = epoch_ms(logged.column("time"))
     for start, end in windows:
-        table = predictions.query(model=monitor.model_name, version=monitor.model_version,
-                                  deployment=monitor.deployment,
-                                  since=_datetime(start), until=_datetime(end))
+        table = logged if len(windows) == 1 else logged.filter(
+            pc.and_(pc.greater_equal(stamps, start), pc.less(stamps, end)))
         if not table.num_rows and len(windows) > 1:
             continue
         ids = table.column("prediction_id").to_pylist() if table.num_rows else []
@@ -216,8 +221,10 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
         window = window_values(monitor, table, labels, reference, start, end, now=now,
                                health=_health(monitor, start, min(end, now)), current=served)
         values.extend(window)
-        if table.num_rows >= monitor.min_rows or not judged:
+        newest = window
+        if table.num_rows >= monitor.min_rows:
             judged = window
+    judged = judged or newest
     if values:
         client.log_monitor_values(values)
     client.set_monitor_run(monitor.id, now)

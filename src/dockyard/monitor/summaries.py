@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from dockyard.entities.monitoring import PREDICTION, Monitor
 from dockyard.errors import DockyardError
 from dockyard.monitor.profile import Profile
+from dockyard.monitor.windows import epoch_ms
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -128,7 +129,7 @@ class ServingProfiler:
             columns = profile_columns(rows, monitor, list(reference.columns))
             if columns is None:
                 continue
-            stamps = rows.column("time").cast(pa.int64()).to_numpy()
+            stamps = epoch_ms(rows.column("time")).to_numpy()
             buckets = stamps - stamps % BUCKET_MS
             for bucket in np.unique(buckets):
                 part = columns.filter(pa.array(buckets == bucket))

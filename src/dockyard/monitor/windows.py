@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dockyard.entities import GroundTruth, now_ms
 from dockyard.entities.monitoring import PREDICTION, Cohort, Monitor, MonitorValue
@@ -37,7 +38,7 @@ from dockyard.monitor import quality
 from dockyard.monitor.profile import Profile, compare, profile
 from dockyard.monitor.profile import quality as data_quality
 
-__all__ = ["Reference", "cohort_keys", "window_values"]
+__all__ = ["Reference", "cohort_keys", "epoch_ms", "frame_of", "window_values"]
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
@@ -60,6 +61,11 @@ class Reference:
     values: dict[tuple[str, str], float] = field(default_factory=dict)
     digest: str = ""
     """Of the stored profile: serving profiles made against another reference are ignored."""
+
+
+def epoch_ms(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Timestamps (of any unit: the log writes ms, DuckDB answers in µs) as ms since the epoch."""
+    return pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
 
 
 def frame_of(table: pa.Table, monitor: Monitor, features: Sequence[str]) -> pd.DataFrame:
@@ -168,7 +174,7 @@ def window_values(
                                                 "Prometheus that scrapes the model servers")
     _drift(emit, monitor, frame, features, reference, short, rows, current)
     ids = table.column("prediction_id").to_pylist() if rows else []
-    times = table.column("time").cast(pa.int64()).to_numpy() if rows else np.empty(0)
+    times = epoch_ms(table.column("time")).to_numpy() if rows else np.empty(0)
     _labelled(emit, monitor, frame, ids, times, labels, "", np.ones(rows, bool))
     for spec in monitor.cohorts:
         keys = cohort_keys(frame, spec) if rows else pd.Series([], dtype=object)
