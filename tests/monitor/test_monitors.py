@@ -251,3 +251,21 @@ def test_label_delay_is_label_time_minus_prediction_time(world) -> None:
     run = run_monitor(client, monitor, since=start, until=end)
     # prediction i was made at start + 9 s * i; the median of 7200 - 9 i over i < 200
     assert value(run, "label_delay_p50").value == pytest.approx(7200 - 9 * 99.5)
+
+
+def test_a_rule_can_call_a_retraining_webhook(tmp_path: Path, webhook_receiver) -> None:
+    rng = np.random.default_rng(4)
+    root = str(tmp_path / "artifacts")
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", root)
+    log_window(root, tmp_path / "spool", frame(rng, N, shifted=True), T0, good_model=True)
+    rule = Rule(name="retrain on drift", metric="share_drifted", op=">", threshold=0.2,
+                webhook=webhook_receiver.url)
+    monitor = create_monitor(client, MonitorSpec(name="m", model_name="churn",
+                                                 categorical=["plan"], rules=[rule]),
+                             frame(rng, 1000).drop(columns="target"))
+    run = run_monitor(client, monitor, since=T0, until=T0 + HOUR)
+    assert [a.rule for a in run.firing] == ["retrain on drift"]
+    (request,) = webhook_receiver.requests
+    body = request.json()  # the whole notification, for a job to act on
+    assert body["state"] == "firing" and body["rule"] == "retrain on drift"
+    assert body["model"] == "churn" and body["value"] > 0.2
