@@ -100,3 +100,21 @@ def test_a_bad_rules_file(env: dict) -> None:
     result = invoke(env, "monitor", "create", "m", "--model", "churn", "--rules",
                     str(env["path"] / "bad.yaml"))
     assert result.exit_code == 1 and "give a list of rules" in result.output
+
+
+def test_show_reference_and_delete(env: dict) -> None:
+    train = str(env["path"] / "train.parquet")
+    assert invoke(env, "monitor", "create", "m", "--model", "churn", "--deployment", "prod",
+                  "--reference", train, "--categorical", "plan").exit_code == 0
+    invoke(env, "monitor", "run", "m", "--since", iso(T0 + HOUR), "--until", iso(T0 + 2 * HOUR))
+    shown = invoke(env, "monitor", "show", "m")
+    assert shown.exit_code == 0, shown.output
+    assert "m: firing (critical)" in shown.output
+    assert "[FIRING] warning: feature drift: age drifted" in shown.output
+    assert json.loads(invoke(env, "monitor", "show", "m", "--json").output)["rows"] == 300
+    replaced = invoke(env, "monitor", "reference", "m", train, "--target", "target",
+                      "--reference-prediction", "target")
+    assert replaced.exit_code == 0 and "new reference of" in replaced.output
+    assert invoke(env, "monitor", "delete", "m").exit_code == 1  # asks; no answer: aborted
+    assert invoke(env, "monitor", "delete", "m", "--yes").exit_code == 0
+    assert json.loads(invoke(env, "monitor", "list", "--json").output) == []

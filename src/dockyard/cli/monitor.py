@@ -211,3 +211,70 @@ def alerts(
     table(None, ["state", "severity", "rule", "summary", "since"],
           [[a.state, a.severity, a.rule, a.summary, fmt_time(a.fired_at or a.started_at)]
            for a in found])
+
+
+@app.command("show")
+@handle_errors
+def show(
+    name: str = typer.Argument(..., help="The monitor.", show_default=False),
+    uri: str = UriOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """A monitor's state: open alerts, conditions that hold, its latest window."""
+    from dockyard.monitor.overview import status_of
+
+    with client(uri) as c:
+        status = status_of(c, c.get_monitor_by_name(name))
+    if as_json:
+        print_json(status.model_dump(mode="json"))
+        return
+    m = status.monitor
+    typer.echo(f"{m.name}: {status.status}"
+               + (f" ({status.severity})" if status.severity else "")
+               + f" | {m.model_name} {m.model_version or 'any version'}"
+               + f" on {m.deployment or 'any deployment'} | {m.window_seconds // 60} min windows"
+               + f" | last run {fmt_time(m.last_run_at)}")
+    if status.window_start is not None:
+        coverage = ("-" if status.label_coverage is None else f"{status.label_coverage:.0%}")
+        typer.echo(f"latest window {fmt_time(status.window_start)}: {status.rows} rows, "
+                   f"labels {coverage}, drifted: {', '.join(status.drifted) or 'none'}")
+    for alert in status.alerts:
+        typer.echo(f"  [{alert.state.upper()}] {alert.severity}: {alert.rule}: {alert.summary}")
+    for line in status.degraded:
+        typer.echo(f"  holds: {line}")
+
+
+@app.command("reference")
+@handle_errors
+def reference(
+    name: str = typer.Argument(..., help="The monitor.", show_default=False),
+    path: Path = typer.Argument(..., help="Reference data, .parquet or .csv.",
+                                show_default=False),
+    target: str = typer.Option(None, "--target", help="The reference's label column."),
+    reference_prediction: str = typer.Option(None, "--reference-prediction",
+                                             help="The reference's prediction column."),
+    uri: str = UriOption,
+) -> None:
+    """Replace a monitor's reference: profiled once here, only the profile is stored."""
+    from dockyard.monitor.monitors import set_reference
+
+    with client(uri) as c:
+        monitor = set_reference(c, c.get_monitor_by_name(name), path, target=target,
+                                prediction=reference_prediction)
+    typer.echo(f"monitor {monitor.name!r}: new reference of {len(monitor.features)} features")
+
+
+@app.command("delete")
+@handle_errors
+def delete(
+    name: str = typer.Argument(..., help="The monitor.", show_default=False),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    uri: str = UriOption,
+) -> None:
+    """Delete a monitor with its values and alerts (the prediction log stays)."""
+    with client(uri) as c:
+        monitor = c.get_monitor_by_name(name)
+        if not yes:
+            typer.confirm(f"delete monitor {name!r} with its values and alerts?", abort=True)
+        c.delete_monitor(monitor.id)
+    typer.echo(f"deleted monitor {name!r}")
