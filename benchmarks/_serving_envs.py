@@ -11,7 +11,6 @@ model files with the same library.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tracking import MlflowUnavailable, _mlflow_env, _run_logged, _venv_python, ensure_mlflow, say
+from tracking import (
+    MlflowUnavailable,
+    _mlflow_env,
+    _run_logged,
+    _venv_python,
+    ensure_mlflow,
+    probe_versions,
+    say,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -110,19 +117,7 @@ _MLSERVER_PROBE = (
 
 
 def _mlserver_versions(python: Path) -> dict[str, str] | None:
-    if not python.exists():
-        return None
-    try:
-        out = subprocess.run([str(python), "-c", _MLSERVER_PROBE], capture_output=True, text=True,
-                             timeout=180, env=_mlflow_env(), check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    try:
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except json.JSONDecodeError:
-        return None
+    return probe_versions(python, _MLSERVER_PROBE, _mlflow_env(), 180)
 
 
 def _mlserver_wanted() -> dict[str, str]:

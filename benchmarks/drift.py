@@ -53,6 +53,7 @@ from tracking import (
     _run_logged,
     _source_state,
     _venv_python,
+    probe_versions,
     say,
 )
 
@@ -85,19 +86,7 @@ def _evidently_env() -> dict[str, str]:
 
 
 def _evidently_versions(python: Path) -> dict[str, str] | None:
-    if not python.exists():
-        return None
-    try:
-        out = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True,
-                             timeout=300, env=_evidently_env(), check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    try:
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except json.JSONDecodeError:
-        return None
+    return probe_versions(python, _PROBE, _evidently_env(), 300)
 
 
 def ensure_evidently(venv: Path) -> tuple[Path, dict[str, str]]:

@@ -111,6 +111,24 @@ def _mlflow_version(python: Path) -> str | None:
     return out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else None
 
 
+def probe_versions(python: Path, code: str, env: dict[str, str],
+                   timeout: float) -> dict[str, str] | None:
+    """Run ``code`` (which prints a JSON object of versions last) in ``python``; None if it fails."""
+    if not python.exists():
+        return None
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                             timeout=timeout, env=env, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except json.JSONDecodeError:
+        return None
+
+
 def _run_logged(cmd: list[str], log_path: Path, what: str, timeout: float) -> None:
     """Run an install step with its output in ``log_path``; print a line now and then."""
     with open(log_path, "a") as logf:
