@@ -4,6 +4,7 @@ and the alert fires through a webhook, SMTP and Alertmanager, then resolves."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -145,6 +146,9 @@ def test_shift_late_labels_alert_on_three_channels_and_resolve(
         active = wait_until(lambda: alertmanager.alerts(alertname="accuracy drop",
                                                         monitor="churn-prod"), timeout=10)
         assert active[0]["labels"]["severity"] == "critical"
+        # held for three of the monitor's intervals unless a run sends it again
+        ends = dt.datetime.fromisoformat(active[0]["endsAt"].replace("Z", "+00:00"))
+        assert ends > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
         assert active[0]["status"]["state"] == "active"
 
         overview = api.get("/monitoring/overview").json()

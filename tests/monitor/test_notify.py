@@ -333,3 +333,16 @@ def test_deliver_sends_to_every_channel_whatever_fails(
     assert results[2] == DeliveryResult(channel=f"webhook {webhook_receiver.url}", ok=True)
     assert len(webhook_receiver.requests) == 1 and len(smtp_server.messages) == 1
     assert deliver(notification(), []) == []
+
+
+def test_a_firing_alert_tells_alertmanager_when_it_expires() -> None:
+    from dockyard.monitor.notify import alertmanager_payload
+
+    expires = NOW + dt.timedelta(minutes=15)
+    (alert,) = alertmanager_payload(notification(expires_at=expires))
+    assert dt.datetime.fromisoformat(alert["endsAt"].replace("Z", "+00:00")) == expires
+    (plain,) = alertmanager_payload(notification())
+    assert "endsAt" not in plain
+    assert Notification.from_dict(notification(expires_at=expires).to_dict()).expires_at == expires
+    with pytest.raises(InvalidArgument, match="expires_at must be a timezone-aware"):
+        notification(expires_at=dt.datetime(2026, 1, 1))

@@ -194,12 +194,21 @@ def _send(monitor: Monitor, alert: Alert, channels: Sequence[notify.Channel],
         value=alert.value, threshold=alert.threshold, summary=alert.summary,
         started_at=_utc(alert.fired_at or alert.started_at),
         ended_at=_utc(alert.resolved_at) if alert.state == "resolved" else None,
+        expires_at=(None if alert.state == "resolved"
+                    else _utc(alert.updated_at + _expiry(monitor))),
         url=url)
     results = notify.deliver(note, channels)
     for result in results:
         if not result.ok:
             log.warning("alert %s: %s failed: %s", alert.rule, result.channel, result.error)
     return results
+
+
+def _expiry(monitor: Monitor) -> int:
+    """How long (ms) a firing alert holds at receivers that time alerts out: three of the
+    monitor's runs (or windows, for a monitor run on demand), so that a late run does not
+    resolve it there."""
+    return 3 * 1000 * (monitor.interval_seconds or monitor.window_seconds)
 
 
 def _utc(ms: int | None) -> dt.datetime:

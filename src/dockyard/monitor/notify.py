@@ -86,6 +86,9 @@ class Notification:
     ended_at: dt.datetime | None = None
     url: str | None = None
     labels: dict[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    expires_at: dt.datetime | None = None
+    """For a firing alert: when receivers that time alerts out (Alertmanager) should take it
+    as over unless they hear it again; the sender repeats it before then."""
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -94,7 +97,7 @@ class Notification:
             raise InvalidArgument(
                 f"severity must be one of {', '.join(SEVERITIES)}, not {self.severity!r}"
             )
-        for name in ("started_at", "ended_at"):
+        for name in ("started_at", "ended_at", "expires_at"):
             value = getattr(self, name)
             aware = isinstance(value, dt.datetime) and value.utcoffset() is not None
             if value is not None and not aware:
@@ -111,7 +114,7 @@ class Notification:
     def to_dict(self) -> dict[str, Any]:
         """The notification as JSON-ready values: ISO 8601 times, NaN and infinities as None."""
         out = dataclasses.asdict(self)
-        for name in ("started_at", "ended_at"):
+        for name in ("started_at", "ended_at", "expires_at"):
             out[name] = out[name].isoformat() if out[name] is not None else None
         for name in ("value", "threshold"):
             if out[name] is not None and not math.isfinite(out[name]):
@@ -127,7 +130,7 @@ class Notification:
             raise InvalidArgument(f"unknown notification field {unknown[0]!r}", field=unknown[0])
         values = dict(data)
         try:
-            for name in ("started_at", "ended_at"):
+            for name in ("started_at", "ended_at", "expires_at"):
                 if isinstance(values.get(name), str):
                     values[name] = dt.datetime.fromisoformat(values[name])
             return cls(**values)
@@ -364,6 +367,8 @@ def alertmanager_payload(n: Notification) -> list[dict[str, Any]]:
     }
     if n.ended_at is not None:
         alert["endsAt"] = _rfc3339(n.ended_at)
+    elif n.expires_at is not None:  # firing: over at this time unless sent again
+        alert["endsAt"] = _rfc3339(n.expires_at)
     if n.url:
         alert["generatorURL"] = n.url
     return [alert]
