@@ -81,6 +81,7 @@ def test_create_list_run_and_alerts(env: dict) -> None:
     (["--reference", "missing.parquet"], "does not exist"),
     (["--feature", "height", "--reference", "{path}/train.parquet"], "no column 'height'"),
     (["--webhook", "not a url"], "url"),
+    (["--email", "oncall@example.com", "--smtp", "mail:smtp"], "give host:port"),
 ])
 def test_mistakes_are_one_clear_line(env: dict, args: list[str], message: str) -> None:
     args = [a.replace("{path}", str(env["path"])) for a in args]

@@ -96,6 +96,8 @@ def create(
                                      help="Alertmanager's URL (http://host:9093)."),
     email: list[str] = typer.Option(None, "--email", help="An address to email alerts to."),
     smtp: str = typer.Option("localhost:25", "--smtp", help="The SMTP server, host:port."),
+    sender: str = typer.Option("dockyard@localhost", "--email-from",
+                               help="The sender of alert emails."),
     uri: str = UriOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -107,8 +109,10 @@ def create(
         channels.append({"type": "alertmanager", "url": alertmanager})
     if email:
         host, _, port = smtp.rpartition(":") if ":" in smtp else (smtp, "", "25")
+        if not host or not port.isdigit():
+            raise InvalidArgument(f"--smtp {smtp!r}: give host:port, as in smtp.example.org:587")
         channels.append({"type": "email", "host": host, "port": int(port),
-                         "sender": "dockyard@localhost", "recipients": list(email)})
+                         "sender": sender, "recipients": list(email)})
     positive: Any = positive_class
     if positive_class is not None and re.fullmatch(r"-?\d+", positive_class):
         positive = int(positive_class)
