@@ -12,6 +12,7 @@ from scipy import stats as sp
 
 from dockyard.errors import InvalidArgument
 from dockyard.monitor import profile as profiles
+from dockyard.monitor import stats
 from dockyard.monitor.profile import Profile, compare, profile, quality, reference_thresholds
 from dockyard.monitor.report import drift_report
 
@@ -373,3 +374,23 @@ def test_bad_input_gets_clear_errors() -> None:
         reference.merge(Profile.from_data(data[["x"]]))
     with pytest.raises(InvalidArgument, match="must be a Profile"):
         compare(reference, data)
+
+
+def test_distances_of_merged_profiles_keep_every_values_weight() -> None:
+    """A merged quantile sketch whose first level is empty still weighs its items right."""
+    from dockyard.monitor.report import _items
+
+    rng = np.random.default_rng(11)
+    data = pd.DataFrame({"x": rng.lognormal(0, 1, 96_000)})
+    ref = profile(data.iloc[:48_000])
+    parts = [profile(data.iloc[i:i + 12_000], reference=ref)
+             for i in range(48_000, 96_000, 12_000)]
+    merged = parts[0].merge(*parts[1:])
+    assert _items(merged["x"])[1].sum() == 48_000
+    whole = profile(data.iloc[48_000:], reference=ref)
+    a, b = compare(ref, merged).iloc[0], compare(ref, whole).iloc[0]
+    exact = stats.wasserstein(data["x"].iloc[:48_000], data["x"].iloc[48_000:])
+    assert a["wasserstein"] == pytest.approx(exact, abs=0.02)
+    assert a["wasserstein"] == pytest.approx(b["wasserstein"], abs=0.02)
+    assert a["ks"] == pytest.approx(b["ks"], abs=a["ks_error"] + b["ks_error"])
+    assert not a["drifted"]

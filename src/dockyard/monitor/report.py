@@ -361,8 +361,15 @@ def compare(reference: Profile, current: Profile, *, columns: Sequence[str] | No
 
 
 def _items(column: ColumnProfile) -> tuple[np.ndarray, np.ndarray]:
-    items = np.array(list(column.quantiles), dtype=np.float64).reshape(-1, 2)
-    return items[:, 0], items[:, 1]
+    """The quantile sketch's retained values and their weights.
+
+    The weights come from the sketch's CDF: its iterator reports weight 1 for
+    every item of a merged sketch whose first level is empty.
+    """
+    sketch = column.quantiles
+    values = np.unique(np.fromiter((item for item, _ in sketch), dtype=np.float64))
+    ranks = np.asarray(sketch.get_cdf(values.tolist(), True), dtype=np.float64)[:-1]
+    return values, np.diff(np.round(ranks * sketch.n), prepend=0.0)
 
 
 def _category_bins(ref: ColumnProfile, cur: ColumnProfile) -> tuple[np.ndarray, np.ndarray]:
