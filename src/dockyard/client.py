@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -52,7 +53,7 @@ from dockyard.entities import (
 )
 from dockyard.entities import validation as v
 from dockyard.entities.monitoring import check_monitor_spec
-from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, StoreError
 from dockyard.manage.lineage import lineage
 from dockyard.manage.uris import resolve_model_uri
 from dockyard.store import MetadataStore, open_metadata_store
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
     from dockyard.manage.packages import ModelInfo
     from dockyard.models import LoadedModel
     from dockyard.monitor.predictions import PredictionStore
+
+
+log = logging.getLogger("dockyard.client")
 
 
 class Client:
@@ -491,7 +495,13 @@ class Client:
                 prediction_ids, labels, when, replace)
         result = self.store.log_ground_truth(prediction_ids, labels, when, replace)
         ids = list(dict.fromkeys(prediction_ids))
-        found = set(self.prediction_store().lookup(ids, ["prediction_id"]).column(0).to_pylist())
+        try:
+            found = set(self.prediction_store().lookup(ids, ["prediction_id"])
+                        .column(0).to_pylist())
+        except StoreError as exc:  # the labels are stored; only the report is shorter
+            log.warning("labels stored, but the prediction log could not be read to find "
+                        "unknown ids: %s", exc.message)
+            found = set(ids)
         return GroundTruthReport(received=len(prediction_ids), **result.model_dump(),
                                  unknown_ids=[pid for pid in ids if pid not in found])
 
@@ -625,6 +635,9 @@ def _checked_channels(spec: MonitorSpec) -> MonitorSpec:
 
 
 def _one_time(when: Any) -> bool:
+    if isinstance(when, str | bytes):
+        raise InvalidArgument(f"label_time is a datetime or ms since the epoch (one, or one "
+                              f"per label), not the text {when!r:.40}")
     return when is None or isinstance(when, int | dt.datetime) or not hasattr(when, "__len__")
 
 

@@ -25,7 +25,7 @@ from dockyard.entities import (
     Rule,
 )
 from dockyard.entities.monitoring import MAX_VALUES_PER_CALL
-from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
+from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from dockyard.store.base import MetadataStore
 from tests.contract.backends import (
     InMemorySqliteBackend,
@@ -101,6 +101,12 @@ def event(alert_id: str, time: int, state: str = "firing", **fields: Any) -> Ale
 
 
 # Specs each refused with a message naming the mistake: (fields, fragment of the message).
+
+def psi_rule(**changes: Any) -> Rule:
+    """A valid rule on a feature, changed as given."""
+    return Rule(**{"name": "r", "metric": "psi", "feature": "age", **changes})
+
+
 BAD_SPECS: dict[str, tuple[dict[str, Any], str]] = {
     "name with /": ({"name": "a/b"}, "must not contain '/'"),
     "name with @": ({"name": "a@b"}, "must not contain '/'"),
@@ -109,21 +115,27 @@ BAD_SPECS: dict[str, tuple[dict[str, Any], str]] = {
     "name with spaces around": ({"name": " m "}, "whitespace"),
     "bad model name": ({"model_name": "churn/3"}, "model name"),
     "unknown metric": ({"rules": [Rule(name="r", metric="accuracyy")]}, "not one Dockyard"),
+    "feature metric without a feature": ({"rules": [Rule(name="r", metric="psi")]},
+                                         "value per feature"),
+    "relative without a reference value": (
+        {"rules": [Rule(name="r", metric="latency_p99", relative=True)]}, "no reference value"),
+    "cohort the monitor does not have": (
+        {"rules": [Rule(name="r", metric="f1", cohort="plan=pro")]}, "not one of the monitor's"),
     "feature on a model metric": ({"rules": [Rule(name="r", metric="f1", feature="age")]},
                                   "leave feature unset"),
     "empty feature": ({"rules": [Rule(name="r", metric="psi", feature="")]},
                       "feature must not be empty"),
-    "unknown op": ({"rules": [Rule(name="r", metric="psi", op="==")]}, "op '=='"),
-    "unknown severity": ({"rules": [Rule(name="r", metric="psi", severity="high")]},
+    "unknown op": ({"rules": [psi_rule(op="==")]}, "op '=='"),
+    "unknown severity": ({"rules": [psi_rule(severity="high")]},
                          "severity 'high'"),
-    "infinite threshold": ({"rules": [Rule(name="r", metric="psi", threshold=float("inf"))]},
+    "infinite threshold": ({"rules": [psi_rule(threshold=float("inf"))]},
                            "threshold is inf"),
-    "NaN threshold": ({"rules": [Rule(name="r", metric="psi", threshold=float("nan"))]},
+    "NaN threshold": ({"rules": [psi_rule(threshold=float("nan"))]},
                       "threshold is nan"),
-    "negative for_seconds": ({"rules": [Rule(name="r", metric="psi", for_seconds=-1)]},
+    "negative for_seconds": ({"rules": [psi_rule(for_seconds=-1)]},
                              "for_seconds"),
     "empty rule name": ({"rules": [Rule(name="", metric="psi")]}, "name must not be empty"),
-    "rule names twice": ({"rules": [Rule(name="r", metric="psi"), Rule(name="r", metric="ks")]},
+    "rule names twice": ({"rules": [psi_rule(), psi_rule(metric="ks")]},
                          "two rules are named 'r'"),
     "short window": ({"window_seconds": 59}, "window_seconds"),
     "long window": ({"window_seconds": 31 * 24 * 3600 + 1}, "window_seconds"),
@@ -140,7 +152,7 @@ BAD_SPECS: dict[str, tuple[dict[str, Any], str]] = {
     "unknown task": ({"task": "ranking"}, "task 'ranking'"),
     "channel without type": ({"channels": [{"url": "https://x.example"}]}, "no \"type\""),
     "NaN positive class": ({"positive_class": float("nan")}, "positive_class"),
-    "webhook not a URL": ({"rules": [Rule(name="r", metric="psi", webhook="x.example")]},
+    "webhook not a URL": ({"rules": [psi_rule(webhook="x.example")]},
                           "http"),
 }
 
@@ -408,6 +420,15 @@ class MonitorStoreContract:
         assert store.list_alerts(monitor_id=monitor.id) == [firing]
         bare = alert(monitor.id, value=None, threshold=None, summary="", feature="")
         assert store.save_alert(bare) == store.get_alert(bare.id) == bare
+
+    def test_one_open_alert_per_fingerprint(self, store: MetadataStore,
+                                            monitor: Monitor) -> None:
+        first = store.save_alert(alert(monitor.id, fingerprint="fp-open"))
+        with pytest.raises(Conflict):
+            store.save_alert(alert(monitor.id, fingerprint="fp-open", state="firing"))
+        store.save_alert(first.model_copy(update={"state": "resolved", "resolved_at": T0 + 1}))
+        again = store.save_alert(alert(monitor.id, fingerprint="fp-open"))  # a new episode
+        assert {a.id for a in store.list_alerts(monitor_id=monitor.id)} == {first.id, again.id}
 
     def test_alerts_are_listed_by_monitor_and_state_newest_first(
             self, store: MetadataStore, monitor: Monitor) -> None:

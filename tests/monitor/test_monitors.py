@@ -269,3 +269,84 @@ def test_a_rule_can_call_a_retraining_webhook(tmp_path: Path, webhook_receiver) 
     body = request.json()  # the whole notification, for a job to act on
     assert body["state"] == "firing" and body["rule"] == "retrain on drift"
     assert body["model"] == "churn" and body["value"] > 0.2
+
+
+def test_two_runs_at_once_open_one_alert_and_notify_once(world) -> None:
+    import threading
+
+    client, monitor, windows, hook = world
+    runs = [threading.Thread(target=run_monitor, args=(client, monitor),
+                             kwargs={"since": windows[1][0], "until": windows[1][1]})
+            for _ in range(3)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    open_alerts = client.list_alerts(monitor_id=monitor.id, states=("pending", "firing"))
+    keys = [(a.rule, a.feature, a.cohort) for a in open_alerts]
+    assert len(keys) == len(set(keys)) > 0
+    assert len(hook.requests) == len(keys)  # each sent once
+
+
+def test_a_removed_rule_resolves_its_alerts(world) -> None:
+    client, monitor, windows, hook = world
+    run_monitor(client, monitor, since=windows[1][0], until=windows[1][1])
+    kept = [r for r in monitor.rules if r.name != "feature drift"]
+    spec = MonitorSpec(**{**monitor.model_dump(include=set(MonitorSpec.model_fields)),
+                          "rules": kept})
+    monitor = client.update_monitor(monitor.id, spec)
+    run = run_monitor(client, monitor, since=windows[1][0], until=windows[1][1])
+    gone = [a for a in run.alerts if a.rule == "feature drift"]
+    assert gone and {a.state for a in gone} == {"resolved"}
+    assert "was removed" in client.list_alert_events(gone[0].id)[-1].message
+    assert all(a.rule != "feature drift" for a in client.list_alerts(
+        monitor_id=monitor.id, states=("firing",)))
+
+
+def test_a_backfill_without_alerts_leaves_todays_alerts_alone(world) -> None:
+    client, monitor, windows, hook = world
+    fired = run_monitor(client, monitor, since=windows[1][0], until=windows[1][1]).firing
+    sent = len(hook.requests)
+    quiet = run_monitor(client, monitor, since=windows[0][0], until=windows[0][1], alert=False)
+    assert quiet.alerts == [] and len(hook.requests) == sent
+    still = client.list_alerts(monitor_id=monitor.id, states=("firing",))
+    assert {a.id for a in still} == {a.id for a in fired}
+
+
+def test_a_cohort_on_an_input_that_is_not_a_watched_feature(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    root = str(tmp_path / "artifacts")
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", root)
+    log_window(root, tmp_path / "spool", frame(rng, N), T0, good_model=True)
+    monitor = create_monitor(client, MonitorSpec(name="m", model_name="churn",
+                                                 features=["age", "income"],
+                                                 cohorts=[{"column": "plan"}]),
+                             frame(rng, 500))
+    run = run_monitor(client, monitor, since=T0, until=T0 + HOUR)
+    assert {v.cohort for v in run.values if v.metric == "rows" and v.cohort} == {
+        "plan=basic", "plan=pro", "plan=team"}
+
+
+@pytest.mark.parametrize(("since", "until", "message"), [
+    (0, 10**17, "year 9999"), (-5, 10, "from 0"), (10, 5, "after since"), (1.5, 10, "ms")])
+def test_run_periods_are_checked(world, since, until, message) -> None:
+    client, monitor, _, _ = world
+    with pytest.raises(InvalidArgument, match=message):
+        run_monitor(client, monitor, since=since, until=until)
+
+
+def test_predictions_with_ids_that_cannot_carry_labels_are_still_monitored(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    root = str(tmp_path / "artifacts")
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", root)
+    data = frame(rng, 50)
+    log = PredictionLog(artifact_store_for(root), spool_dir=tmp_path / "spool")
+    log.append(PredictionBatch([f"order {i}" for i in range(50)], "churn", 1,
+                               inputs={"age": data["age"].to_numpy()},
+                               outputs=rng.random(50), latency_ms=1.0, time_ms=T0 + 1000))
+    assert log.close()
+    monitor = create_monitor(client, MonitorSpec(name="m", model_name="churn"),
+                             data[["age"]])
+    run = run_monitor(client, monitor, since=T0, until=T0 + HOUR)
+    assert run.latest("rows").value == 50 and run.latest("label_coverage").value == 0.0

@@ -49,3 +49,14 @@ def test_the_thread_runs_on_its_tick_and_stops(tmp_path: Path) -> None:
     finally:
         scheduler.stop()
     assert not scheduler._thread.is_alive()
+
+
+def test_a_failing_monitor_waits_for_its_next_interval(tmp_path: Path) -> None:
+    client = Client(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "artifacts"))
+    broken = create_monitor(client, MonitorSpec(name="broken", model_name="m"),
+                            pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}))
+    (tmp_path / "artifacts" / broken.reference / "reference.profile").write_bytes(b"garbage")
+    scheduler = MonitorScheduler(client)
+    assert scheduler.run_due() == []
+    assert client.get_monitor(broken.id).last_run_at is not None  # the attempt counts
+    assert scheduler.run_due() == []

@@ -58,7 +58,8 @@ def _alert(monitor_id: str, **fields: Any) -> dict[str, Any]:
     ({"model_name": "churn", "rules": "psi > 0.2"}, "rules"),
     ({"model_name": "churn", "cohorts": [{"column": "age", "bins": ["young"]}]}, "cohorts.0.bins"),
     ({"model_name": "churn", "window_seconds": 10}, "window_seconds"),
-    ({"model_name": "churn", "rules": [{"name": "r", "metric": "psi", "threshold": "Infinity"}]},
+    ({"model_name": "churn",
+      "rules": [{"name": "r", "metric": "psi", "feature": "*", "threshold": "Infinity"}]},
      "threshold"),
     ({"model_name": "churn", "channels": [{"url": "https://hooks.example"}]}, "type"),
 ])

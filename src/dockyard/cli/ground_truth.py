@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
 from dockyard.cli.output import err_console, print_json
-from dockyard.entities.monitoring import MAX_LABELS_PER_CALL
+from dockyard.entities.monitoring import MAX_LABELS_PER_CALL, check_labels
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -26,8 +26,11 @@ _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "j
 _SHOWN_IDS = 5
 
 
-def read_labels(path: Path) -> pa.Table:
-    """A Parquet, CSV or JSON-lines file as an Arrow table; InvalidArgument if it cannot be read."""
+def read_labels(path: Path, id_column: str = "prediction_id") -> pa.Table:
+    """A Parquet, CSV or JSON-lines file as an Arrow table; InvalidArgument if it cannot be read.
+
+    In a CSV file the ``id_column`` stays text even when it looks like numbers (``0012``).
+    """
     import pyarrow as pa
 
     kind = _FORMATS.get(path.suffix.lower())
@@ -45,7 +48,7 @@ def read_labels(path: Path) -> pa.Table:
 
             # ids stay text even when they look like numbers
             return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-                column_types={"prediction_id": pa.string()}))
+                column_types={id_column: pa.string()}))
         import pyarrow.json as pajson
 
         return pajson.read_json(path)
@@ -75,11 +78,14 @@ def _times(column: pa.ChunkedArray) -> list[int]:
                            {"s": 1, "ms": 1, "us": 1000, "ns": 1_000_000}[unit]) \
             if unit != "s" else pc.multiply(pc.cast(column, pa.int64()), 1000)
     elif pa.types.is_string(column.type):
-        try:
-            return _times(pc.cast(column, pa.timestamp("ms", tz="UTC")))
-        except pa.ArrowInvalid:
+        import pandas as pd
+
+        try:  # ISO 8601, with or without a zone (naive is UTC)
+            stamps = pd.to_datetime(pd.Series(column.to_pylist()), utc=True, format="ISO8601")
+        except (ValueError, TypeError):
             raise InvalidArgument("the label time column holds text that is not a time: use "
                                   "ISO 8601 (2026-11-20T08:00:00Z) or ms since the epoch") from None
+        return [int(t) for t in stamps.astype("int64") // 1_000_000]
     elif not pa.types.is_integer(column.type):
         raise InvalidArgument(f"the label time column is {column.type}: use timestamps or "
                               "integers (ms since the epoch)")
@@ -111,7 +117,7 @@ def load(
     Labels may come days after the predictions; each joins its prediction's time window.
     Ids that already had a label, and ids not (yet) in the prediction log, are reported.
     """
-    table = read_labels(path)
+    table = read_labels(path, id_column)
     ids = _column(table, id_column, "--id-column")
     labels = _column(table, label_column, "--label-column")
     if labels.null_count:
@@ -120,6 +126,13 @@ def load(
     times = _times(_column(table, time_column, "--time-column")) if time_column else None
     id_list, label_list = [str(i) if i is not None else i for i in ids.to_pylist()], \
         labels.to_pylist()
+    for start in range(0, len(id_list), MAX_LABELS_PER_CALL):  # the whole file, before writing
+        end = start + MAX_LABELS_PER_CALL
+        check_labels(id_list[start:end], label_list[start:end])
+    if any(isinstance(x, str) for x in label_list) and not all(
+            isinstance(x, str) for x in label_list):
+        raise InvalidArgument("the labels mix text and numbers: a model's labels are all class "
+                              "names or all numbers")
     totals: dict[str, Any] = {"received": 0, "accepted": 0, "duplicate_ids": [],
                               "replaced_ids": [], "unknown_ids": []}
     with client(uri) as c, Progress("{task.description}", BarColumn(), MofNCompleteColumn(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import typer
 
@@ -94,8 +95,9 @@ def server(
         from dockyard.client import Client
         from dockyard.monitor.scheduler import MonitorScheduler
 
+        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
         MonitorScheduler(Client(db, artifacts),
-                         url=public_url or f"http://{host}:{port}").start()
+                         url=public_url or f"http://{shown}:{port}").start()
     if workers == 1:
         uvicorn.run(create_app(db, artifacts), host=host, port=port, access_log=access_log,
                     log_level="info")

@@ -159,6 +159,9 @@ def run(
     until: str = typer.Option(None, "--until", help="The end of that period."),
     fail_on_alert: bool = typer.Option(False, "--fail-on-alert",
                                        help="Exit 1 if an alert is firing (for CI)."),
+    alert: bool = typer.Option(True, "--alert/--no-alert",
+                               help="Move alerts and notify (--no-alert: compute and store "
+                                    "values only, to backfill an old period)."),
     uri: str = UriOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -173,7 +176,7 @@ def run(
     report = []
     with client(uri) as c:
         for monitor in names or [m.name for m in c.list_monitors()]:
-            done = run_monitor(c, monitor, **bounds)
+            done = run_monitor(c, monitor, alert=alert, **bounds)
             firing += len(done.firing)
             report.append({
                 "monitor": done.monitor.name, "windows": len(done.windows),

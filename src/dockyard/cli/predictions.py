@@ -47,11 +47,12 @@ def _when(text: str | None, option: str) -> dt.datetime | None:
         amount, unit = match.groups()
         return dt.datetime.now(dt.UTC) - dt.timedelta(**{_UNITS[unit]: float(amount)})
     try:
-        return dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
             f"{text!r} is neither a time (2026-05-01T12:00) nor a duration (30m, 2h, 7d)",
             param_hint=option) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _show(result: pa.Table, fmt: str, all_columns: bool) -> None:

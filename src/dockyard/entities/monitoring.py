@@ -22,7 +22,9 @@ Label = bool | int | float | str
 MAX_LABELS_PER_CALL = 100_000
 """The most labels one call (or request) takes; send more in several calls."""
 MAX_LABEL_CHARS = 1000
-_PREDICTION_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:\-]{0,127}\Z")
+PREDICTION_ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._:\-]{0,127}\Z"
+"""What a prediction id that can carry a label looks like (the server's ids always do)."""
+_PREDICTION_ID = re.compile(PREDICTION_ID_PATTERN)
 
 
 class _Entity(BaseModel):
@@ -57,10 +59,10 @@ class GroundTruthReport(GroundTruthResult):
     received: int
     """Labels in the call."""
     unknown_ids: list[str] = Field(default_factory=list)
-    """No prediction with that id is in the prediction log yet; the label is stored anyway. The server uploads
-    its log every few minutes, so a label sent right after its prediction is often here; it
-    joins its prediction once the prediction is uploaded. An id that stays unknown was never
-    predicted (or its prediction was not sampled into the log)."""
+    """No prediction with that id is in the prediction log yet; the label is stored anyway.
+    The server uploads its log every few minutes, so a label sent right after its prediction
+    is often here; it joins its prediction once the prediction is uploaded. An id that stays
+    unknown was never predicted (or its prediction was not sampled into the log)."""
 
 
 def check_prediction_id(value: Any) -> str:
@@ -151,14 +153,20 @@ MODEL_METRICS = frozenset({
 })
 """Values of the whole window (overall or per cohort): a rule names no feature."""
 METRICS = FEATURE_METRICS | MODEL_METRICS
+RELATIVE_METRICS = frozenset({
+    "drift_score", "psi", "jensen_shannon", "wasserstein", "ks", "linf", "null_rate",
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape", "r2",
+})
+"""Metrics with a reference value (drift limits from the reference's chunks, its null rate,
+its model quality), which a rule can be relative to."""
 
 
 class Rule(_Entity):
     """When a monitor raises an alert: ``metric`` (of ``feature``, in ``cohort``) ``op`` a limit.
 
     The limit is ``threshold``; with ``relative`` it is the reference's value
-    moved by ``threshold`` in the direction of ``op`` (``accuracy < -0.05``
-    relative: five points under the reference's accuracy; ``psi > 0``
+    plus ``threshold`` (``accuracy < -0.05`` relative: five points under the
+    reference's accuracy; ``psi > 0``
     relative: above the mean + 3 sigma the reference shows between its own
     chunks). The condition must hold for ``for_seconds`` before the alert
     fires (it is *pending* until then).
@@ -200,7 +208,8 @@ class MonitorSpec(_Entity):
     """``classification`` or ``regression``: which quality metrics apply once labels arrive."""
     window_seconds: int = 3600
     features: list[str] = Field(default_factory=list)
-    """Input columns to watch (without the ``input.`` prefix); empty: every one the reference has."""
+    """Input columns to watch (without the ``input.`` prefix); empty: every one the reference
+    has."""
     categorical: list[str] = Field(default_factory=list)
     prediction: str | None = None
     """The output column to watch (without ``output.``); None: the model's only output."""
@@ -372,7 +381,7 @@ def check_monitor_name(name: Any) -> str:
             f"{exc.message.replace('model name', 'monitor name', 1)} ({rules})") from None
 
 
-def _check_rule(rule: Rule, where: str) -> None:
+def _check_rule(rule: Rule, where: str, cohorts: set[str]) -> None:
     _text(f"{where} name", rule.name)
     if rule.metric not in METRICS:
         raise InvalidArgument(
@@ -382,10 +391,23 @@ def _check_rule(rule: Rule, where: str) -> None:
         raise InvalidArgument(
             f"{where}: {rule.metric} is a value of the whole window; leave feature unset "
             f"(it is {rule.feature!r:.60})")
+    if rule.metric in FEATURE_METRICS and rule.feature is None:
+        raise InvalidArgument(
+            f"{where}: {rule.metric} is a value per feature; name the feature, "
+            f"{PREDICTION!r} for the model's output, or {ANY_FEATURE!r} for every one")
+    if rule.relative and rule.metric not in RELATIVE_METRICS:
+        raise InvalidArgument(
+            f"{where}: {rule.metric} has no reference value to be relative to; give a fixed "
+            f"threshold, or use one of {', '.join(sorted(RELATIVE_METRICS))}")
     if rule.feature is not None:
         _text(f"{where} feature", rule.feature)
     if rule.cohort is not None:
         _text(f"{where} cohort", rule.cohort)
+        if rule.cohort.partition("=")[0] not in cohorts:
+            raise InvalidArgument(
+                f"{where}: cohort {rule.cohort!r:.60} is not one of the monitor's cohorts; "
+                "name it as column=value (plan=pro) or column=[a, b) for a cohort the "
+                f"monitor has ({', '.join(sorted(cohorts)) or 'none yet'})")
     _choice(f"{where} op", rule.op, COMPARISONS)
     _finite(f"{where} threshold", rule.threshold, optional=False)
     _integer(f"{where} for_seconds", rule.for_seconds, 0)
@@ -460,7 +482,7 @@ def check_monitor_spec(spec: Any) -> MonitorSpec:
         _check_cohort(cohort, f"cohorts[{i}]")
     seen: set[str] = set()
     for i, rule in enumerate(spec.rules):
-        _check_rule(rule, f"rules[{i}] ({rule.name!r:.60})")
+        _check_rule(rule, f"rules[{i}] ({rule.name!r:.60})", {c.column for c in spec.cohorts})
         if rule.name in seen:
             raise InvalidArgument(f"two rules are named {rule.name!r}: give each rule its own name")
         seen.add(rule.name)

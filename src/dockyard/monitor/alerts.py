@@ -35,6 +35,7 @@ from dockyard.entities.monitoring import (
     MonitorValue,
     Rule,
 )
+from dockyard.errors import Conflict
 from dockyard.monitor import notify
 from dockyard.store.base import MetadataStore
 
@@ -119,12 +120,14 @@ def apply_conditions(
 ) -> list[Alert]:
     """Move the monitor's alerts to match ``conditions``; notify on firing and resolving.
 
-    Returns the alerts that changed or stay open.
+    Alerts of rules the monitor no longer has are resolved. Returns every alert
+    that changed and every alert still open.
     """
     now = now_ms() if now is None else now
     open_alerts = {a.fingerprint: a for a in store.list_alerts(
         monitor_id=monitor.id, states=("pending", "firing"), max_results=50_000)}
-    touched: list[Alert] = []
+    rules = {rule.name for rule in monitor.rules}
+    result: list[Alert] = []
     for c in conditions:
         key = fingerprint(monitor.id, c.rule.name, c.feature, c.cohort)
         alert = open_alerts.pop(key, None)
@@ -135,39 +138,54 @@ def apply_conditions(
                           fingerprint=key, feature=c.feature, cohort=c.cohort,
                           severity=c.rule.severity, state="pending", value=c.value,
                           threshold=c.limit, summary=c.summary, started_at=now, updated_at=now)
-            alert = _transition(store, monitor, alert, "pending", c, [], now, url)
+            try:
+                alert = _transition(store, monitor, alert, "pending", c.value, c.summary, [],
+                                    now, url)
+            except Conflict:  # another run of this monitor opened it a moment ago
+                continue
         else:
             alert = alert.model_copy(update={"value": c.value, "threshold": c.limit,
                                              "summary": c.summary, "updated_at": now})
         if not c.holds:
             targets = _channels(channels, c.rule) if alert.state == "firing" else []
-            touched.append(_transition(store, monitor, alert, "resolved", c, targets, now, url))
+            result.append(_transition(store, monitor, alert, "resolved", c.value, c.summary,
+                                      targets, now, url))
         elif alert.state == "pending" and now - alert.started_at >= c.rule.for_seconds * 1000:
-            touched.append(_transition(store, monitor, alert, "firing", c,
-                                       _channels(channels, c.rule), now, url))
+            result.append(_transition(store, monitor, alert, "firing", c.value, c.summary,
+                                      _channels(channels, c.rule), now, url))
         else:
-            if alert.state == "firing":  # keep Alertmanager from timing it out
-                _send(monitor, alert, [ch for ch in channels
+            saved = store.save_alert(alert)
+            if saved.state == "firing":  # keep Alertmanager from timing it out
+                _send(monitor, saved, [ch for ch in channels
                                        if isinstance(ch, notify.AlertmanagerChannel)], url)
-            touched.append(store.save_alert(alert))
-    return touched
+            result.append(saved)
+    for alert in open_alerts.values():
+        if alert.rule in rules:  # no value in this window: it stays as it is
+            result.append(alert)
+            continue
+        summary = f"rule {alert.rule!r} was removed from the monitor"
+        targets = list(channels) if alert.state == "firing" else []
+        result.append(_transition(store, monitor, alert, "resolved", alert.value, summary,
+                                  targets, now, url))
+    return result
 
 
 def _transition(store: MetadataStore, monitor: Monitor, alert: Alert, state: str,
-                c: Condition, channels: Sequence[notify.Channel], now: int,
-                url: str | None) -> Alert:
+                value: float | None, message: str, channels: Sequence[notify.Channel],
+                now: int, url: str | None) -> Alert:
+    """Save the alert's new state first, then tell the channels and record the event: a
+    failed save sends nothing, so nothing is sent twice."""
     update: dict[str, object] = {"state": state, "updated_at": now}
     if state == "firing":
         update["fired_at"] = now
     elif state == "resolved":
         update["resolved_at"] = now
-    alert = alert.model_copy(update=update)
-    deliveries = _send(monitor, alert, channels, url)
-    saved = store.save_alert(alert)
+    saved = store.save_alert(alert.model_copy(update=update))
+    deliveries = _send(monitor, saved, channels, url)
     store.record_alert_event(AlertEvent(
-        alert_id=alert.id, time=now, state=state, value=c.value, message=c.summary,
+        alert_id=saved.id, time=now, state=state, value=value, message=message,
         deliveries=[{"channel": d.channel, "ok": d.ok, "error": d.error} for d in deliveries]))
-    log.info("alert %s of monitor %s: %s (%s)", alert.rule, monitor.name, state, c.summary)
+    log.info("alert %s of monitor %s: %s (%s)", saved.rule, monitor.name, state, message)
     return saved
 
 

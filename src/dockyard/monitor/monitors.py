@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +33,7 @@ from dockyard.entities.monitoring import (
     ANY_FEATURE,
     PREDICTION,
     Alert,
+    PREDICTION_ID_PATTERN,
     Monitor,
     MonitorSpec,
     MonitorValue,
@@ -38,7 +43,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.monitor import alerts as alerting
 from dockyard.monitor import notify, quality
 from dockyard.monitor.profile import Profile, profile, reference_thresholds
-from dockyard.monitor.summaries import reference_digest, window_profile
+from dockyard.monitor.summaries import FOLDER, reference_digest, window_profile
 from dockyard.monitor.system import serving_health
 from dockyard.monitor.windows import Reference, epoch_ms, frame_of, window_values
 
@@ -175,21 +180,34 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     """Compute the monitor's windows, store their values, and update its alerts.
 
     Without ``since`` and ``until``, the run covers the last
-    :data:`LOOKBACK_WINDOWS` windows of the monitor's size up to now, and the
-    rules judge the latest window that has enough rows. With them, it covers
-    exactly ``[since, until)`` as one window (to check a period on demand, in
-    CI, or to backfill), and the rules judge that window.
+    :data:`LOOKBACK_WINDOWS` windows of the monitor's size up to now (the
+    current one included, for the charts), and the rules judge the newest
+    finished window that has enough rows. With them, it covers exactly
+    ``[since, until)`` as one window (to check a period on demand, in CI),
+    and the rules judge that window; pass ``alert=False`` to backfill an old
+    period without moving today's alerts.
     """
     if isinstance(monitor, str):
         monitor = _find(client, monitor)
-    if client.is_remote:  # the server reads the prediction log where it is
-        return _run_remote(client, monitor, since, until)
-    now = now_ms() if now is None else now
     if (since is None) != (until is None):
         raise InvalidArgument("give both since and until, or neither")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= _LAST_MS):
+            raise InvalidArgument(f"{name} is ms since the epoch, from 0 to year 9999; "
+                                  f"got {value!r:.40}")
+    if since is not None and until is not None and until <= since:
+        raise InvalidArgument("until must be after since")
+    if client.is_remote:  # the server reads the prediction log where it is
+        return _run_remote(client, monitor, since, until, alert)
+    with _running(monitor.id):
+        return _run(client, monitor, since, until, now_ms() if now is None else now, alert,
+                    url)
+
+
+def _run(client: Client, monitor: Monitor, since: int | None, until: int | None, now: int,
+         alert: bool, url: str | None) -> MonitorRun:
     if since is not None and until is not None:
-        if until <= since:
-            raise InvalidArgument("until must be after since")
         windows = [(since, until)]
     else:
         size = monitor.window_seconds * 1000
@@ -202,6 +220,9 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     newest: list[MonitorValue] = []  # of the newest window with rows
     judged: list[MonitorValue] = []  # of the newest window with enough rows
     done_by_servers: list[tuple[int, int]] = []
+    profiles = (predictions.list_files(f"{FOLDER}/monitor={monitor.id}/ref={reference.digest}")
+                if reference is not None else [])
+    health_url = get_settings().prometheus_url
     logged = predictions.query(model=monitor.model_name, version=monitor.model_version,
                                deployment=monitor.deployment, since=_datetime(windows[0][0]),
                                until=_datetime(windows[-1][1]))  # one scan for every window
@@ -211,19 +232,22 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
             pc.and_(pc.greater_equal(stamps, start), pc.less(stamps, end)))
         if not table.num_rows and len(windows) > 1:
             continue
-        ids = table.column("prediction_id").to_pylist() if table.num_rows else []
+        ids = [i for i in table.column("prediction_id").to_pylist() if _LABELLED.match(i)]
         labels = {g.prediction_id: g for g in client.get_ground_truth(ids)} if ids else {}
         served = None if reference is None else window_profile(
-            predictions, monitor, reference.digest, reference.profile, start, end,
-            table.num_rows)
+            predictions, monitor, reference.profile, profiles, start, end, table.num_rows)
         if served is not None:
             done_by_servers.append((start, end))
+        health = _health(health_url, monitor, start, min(end, now))
+        if isinstance(health, str) and health.startswith("error"):
+            health_url = None  # one failure per run: a hung Prometheus must not stall it
         window = window_values(monitor, table, labels, reference, start, end, now=now,
-                               health=_health(monitor, start, min(end, now)), current=served)
+                               health=health, current=served)
         values.extend(window)
-        newest = window
-        if table.num_rows >= monitor.min_rows:
-            judged = window
+        if end <= now or len(windows) == 1:  # the rules judge finished windows only
+            newest = window
+            if table.num_rows >= monitor.min_rows:
+                judged = window
     judged = judged or newest
     if values:
         client.log_monitor_values(values)
@@ -238,9 +262,9 @@ def run_monitor(client: Client, monitor: Monitor | str, *, since: int | None = N
     return done
 
 
-def _health(monitor: Monitor, start: int, end: int) -> dict[str, float | None] | str | None:
+def _health(url: str | None, monitor: Monitor, start: int,
+            end: int) -> dict[str, float | None] | str | None:
     """Requests and error rates from Prometheus, or why there are none."""
-    url = get_settings().prometheus_url
     if url is None or end <= start:
         return None
     try:
@@ -250,14 +274,32 @@ def _health(monitor: Monitor, start: int, end: int) -> dict[str, float | None] |
         return f"error: {exc.message}"
 
 
-def _run_remote(client: Client, monitor: Monitor, since: int | None,
-                until: int | None) -> MonitorRun:
-    params = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+def _run_remote(client: Client, monitor: Monitor, since: int | None, until: int | None,
+                alert: bool) -> MonitorRun:
+    params: dict[str, Any] = {k: v for k, v in (("since", since), ("until", until))
+                              if v is not None}
+    params["alert"] = alert
     answer = client.store.http.request(  # type: ignore[attr-defined]
         "POST", f"/monitors/{quote(monitor.id, safe='')}/run", params=params).json()
     return MonitorRun(monitor, [tuple(w) for w in answer["windows"]],  # type: ignore[misc]
                       [MonitorValue(**v) for v in answer["values"]],
                       [Alert(**a) for a in answer["alerts"]])
+
+
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_LABELLED = re.compile(PREDICTION_ID_PATTERN)
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _running(monitor_id: str) -> Iterator[None]:
+    """One run of a monitor at a time in this process: a scheduled run and one asked for
+    over the API wait for each other (the store refuses a second open alert anyway)."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault(monitor_id, threading.Lock())
+    with lock:
+        yield
 
 
 def _find(client: Client, name_or_id: str) -> Monitor:

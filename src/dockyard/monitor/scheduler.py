@@ -61,10 +61,16 @@ class MonitorScheduler:
             try:
                 run_monitor(self.client, monitor, url=self._page(monitor.name))
                 ran.append(monitor.name)
+                continue
             except DockyardError as exc:
                 log.warning("monitor %s failed: %s", monitor.name, exc.message)
             except Exception:  # noqa: BLE001 - one broken monitor must not stop the others
                 log.exception("monitor %s failed", monitor.name)
+            try:  # tried: next at its next interval, not at every tick
+                self.client.set_monitor_run(monitor.id, now)
+            except DockyardError as exc:
+                log.warning("monitor %s: cannot record the attempt: %s", monitor.name,
+                            exc.message)
         return ran
 
     def _page(self, name: str) -> str | None:

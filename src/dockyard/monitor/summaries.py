@@ -1,15 +1,18 @@
-"""Profiles made inside the model servers, so that a monitor merges them instead of reading rows.
+"""Profiles made inside the model servers, which monitor runs merge instead of profiling rows.
 
 A model server logging predictions hands each Parquet file it uploads to a
-:class:`ServingProfiler`, in the log's upload thread (off the request path).
+:class:`ServingProfiler`, in the log's upload thread (off the request path),
+so that monitor runs merge small profiles instead of profiling the rows again.
 For every monitor of the served model the profiler profiles the file's rows
 against the monitor's reference, one profile per minute of prediction time,
 and the log uploads them beside the file::
 
     <log prefix>/_profiles/monitor=<id>/ref=<reference digest>/bucket=<start-ms>/part-....profile
 
-A monitor run whose window is whole minutes merges the profiles of its
-minutes (:func:`window_profile`); merging is exact for counts, moments,
+A monitor run still reads the window's ids, times, latencies and outputs
+from the log (for labels, cohorts and latency); a run whose window is whole
+minutes merges the profiles of its minutes (:func:`window_profile`); merging
+is exact for counts, moments,
 histograms and categories, and within the sketches' error for quantiles and
 distinct counts. The profiles are used only when they account for every row
 of the window: a server that could not reach the metadata store, a monitor
@@ -140,15 +143,18 @@ class ServingProfiler:
         return files
 
 
-def window_profile(store: PredictionStore, monitor: Monitor, digest: str, reference: Profile,
-                   start: int, end: int, rows: int) -> Profile | None:
+def window_profile(store: PredictionStore, monitor: Monitor, reference: Profile,
+                   files: list[str], start: int, end: int, rows: int) -> Profile | None:
     """The merged serving profiles of ``[start, end)``, if they cover exactly ``rows`` rows;
-    else None (the window is not whole minutes, or some rows have no profile)."""
+    else None (the window is not whole minutes, or some rows have no profile).
+
+    ``files`` lists the monitor's profiles for its reference (``store.list_files`` of
+    ``_profiles/monitor=<id>/ref=<digest>``), listed once for every window of a run.
+    """
     if start % BUCKET_MS or end % BUCKET_MS or not rows:
         return None
-    folder = f"{FOLDER}/monitor={monitor.id}/ref={digest}"
     blobs: list[bytes] = []
-    for path in store.list_files(folder):
+    for path in files:
         bucket = _bucket(path)
         if bucket is not None and start <= bucket < end and path.endswith(".profile"):
             blobs.append(store.read_file(path))
@@ -158,8 +164,8 @@ def window_profile(store: PredictionStore, monitor: Monitor, digest: str, refere
     try:
         merged = merged.merge(*(Profile.from_bytes(b) for b in blobs))
     except DockyardError as exc:
-        log.warning("monitor %s: serving profiles of %s do not merge (%s); reading the log",
-                    monitor.name, folder, exc.message)
+        log.warning("monitor %s: its serving profiles do not merge (%s); reading the log",
+                    monitor.name, exc.message)
         return None
     return merged if merged.rows == rows else None
 

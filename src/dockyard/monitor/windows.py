@@ -153,7 +153,9 @@ def window_values(
         out.append(MonitorValue(
             monitor_id=monitor.id, window_start=start, window_end=end, metric=metric,
             feature=feature, cohort=cohort, value=number, count=count,
-            reference=reference.values.get((metric, feature)) if reference else None,
+            reference=reference.values.get(
+                ("jensen_shannon" if metric == "drift_score" else metric, feature))
+            if reference else None,
             status=status, computed_at=now))
 
     rows = table.num_rows
@@ -162,7 +164,8 @@ def window_values(
     features = list(monitor.features) or (
         [c for c in reference.profile.columns if c != PREDICTION] if reference else
         [n.removeprefix("input.") for n in table.column_names if n.startswith("input.")])
-    frame = frame_of(table, monitor, features) if rows else pd.DataFrame()
+    cohort_columns = [c.column for c in monitor.cohorts if c.column not in features]
+    frame = frame_of(table, monitor, [*features, *cohort_columns]) if rows else pd.DataFrame()
 
     _system(emit, table, start, end, now)
     for metric in ("requests", "error_rate", "client_error_rate"):
@@ -205,21 +208,22 @@ def _system(emit: Any, table: pa.Table, start: int, end: int, now: int) -> None:
 def _drift(emit: Any, monitor: Monitor, frame: pd.DataFrame, features: Sequence[str],
            reference: Reference | None, short: str, rows: int,
            current: Profile | None) -> None:
-    watched = [*features, PREDICTION]
     if reference is None:
-        for name in watched:
+        for name in [*features, PREDICTION]:
             emit("drift_score", None, feature=name,
                  status="no_reference: set the monitor's reference to compute drift")
         return
-    missing = [n for n in watched if n not in frame.columns]
-    present = [n for n in watched if n in frame.columns and n in reference.profile.columns]
-    for name in missing if rows else []:
-        emit("drift_score", None, feature=name,
-             status=f"missing: the prediction log has no column for {name!r}")
+    # every watched column once: what the reference profiles, the prediction if it does
+    watched = [n for n in [*features, PREDICTION] if n in reference.profile.columns]
+    present = [n for n in watched if n in frame.columns]
+    for name in watched:
+        if name not in present:
+            emit("drift_score", None, feature=name,
+                 status=short or f"missing: the prediction log has no column for {name!r}")
+        elif short:
+            emit("drift_score", None, feature=name, status=short)
     if short or not present:
-        for name in present or watched:
-            emit("drift_score", None, feature=name, status=short or "no_data")
-        emit("share_drifted", None, status=short or "no_data")
+        emit("share_drifted", None, status=short or "no_data: no watched column is logged")
         return
     if current is None:
         current = profile(frame[present], categorical=list(monitor.categorical),

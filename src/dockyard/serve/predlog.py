@@ -1287,8 +1287,6 @@ class PredictionLog:
         try:
             pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
             self.store.put_file(tmp, target)
-            for path, blob in self._summaries(partition, table, segment):
-                self.store.put_stream(io.BytesIO(blob), f"{self.prefix}/{path}")
         except _RETRYABLE as e:
             log.warning("prediction log: uploading %s to %s failed, will retry: %s",
                         segment.name, target, e)
@@ -1299,23 +1297,26 @@ class PredictionLog:
             return True
         finally:
             tmp.unlink(missing_ok=True)
+        self._put_summaries(partition, table, segment)
         segment.unlink(missing_ok=True)
         self._written += table.num_rows
         if recovered:
             self._recovered += table.num_rows
         return True
 
-    def _summaries(self, partition: dict[str, str], table: pa.Table,
-                   segment: Path) -> list[tuple[str, bytes]]:
-        """The summarizer's files for one Parquet file; none if it fails (the rows are kept)."""
+    def _put_summaries(self, partition: dict[str, str], table: pa.Table,
+                       segment: Path) -> None:
+        """Upload the summarizer's files for a Parquet file already uploaded; a failure is
+        logged and skipped (the rows are safe, and monitors then read them instead)."""
         if self.summarize is None:
-            return []
+            return
         try:
-            return self.summarize(partition, table, _parquet_name(segment)[: -len(".parquet")])
+            for path, blob in self.summarize(partition, table,
+                                             _parquet_name(segment)[: -len(".parquet")]):
+                self.store.put_stream(io.BytesIO(blob), f"{self.prefix}/{path}")
         except Exception:  # noqa: BLE001 - a summary is optional; the predictions are not
             log.exception("prediction log: summarizing %s failed; its rows are uploaded "
                           "without a summary", segment.name)
-            return []
 
     def _count_failed(self, rows: int) -> None:
         with self._lock:  # both background threads count failures

@@ -152,7 +152,9 @@ class MonitoringStore(ABC):
         """Insert an alert, or replace the one with its id (its events stay); returns it.
 
         Raises NotFound for an unknown monitor, InvalidArgument for a
-        malformed alert (see :func:`~dockyard.entities.monitoring.check_alert`).
+        malformed alert (see :func:`~dockyard.entities.monitoring.check_alert`),
+        Conflict when another open (pending or firing) alert of the monitor has
+        the same fingerprint: a monitor has one open alert per fingerprint.
         """
 
     @abstractmethod

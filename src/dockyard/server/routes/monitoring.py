@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -30,16 +32,17 @@ class RunResult(BaseModel):
 @router.post("/monitors/{monitor_id}/run", response_model=RunResult,
              summary="Run a monitor now (for cron or CI)")
 async def run_monitor(request: Request, monitor_id: str, since: int | None = None,
-                      until: int | None = None) -> Response:
+                      until: int | None = None, alert: bool = True) -> Response:
     """Compute the monitor's windows, update its alerts and notify. With ``since`` and
-    ``until`` (ms since the epoch), judge exactly that period."""
+    ``until`` (ms since the epoch), judge exactly that period; ``alert=false`` computes
+    and stores values without moving alerts (a backfill)."""
     from dockyard.monitor.monitors import run_monitor as run
 
     client = client_of(request)
     monitor = await run_in_threadpool(client.get_monitor, monitor_id)
     base = str(request.base_url).rstrip("/")
-    done = await run_in_threadpool(run, client, monitor, since=since, until=until,
-                                   url=f"{base}/monitoring/{monitor.name}")
+    done = await run_in_threadpool(run, client, monitor, since=since, until=until, alert=alert,
+                                   url=f"{base}/monitoring/{quote(monitor.name, safe='')}")
     request.state.audit = {"windows": len(done.windows), "alerts": len(done.alerts)}
     return json_response(RunResult(monitor_id=monitor.id, windows=done.windows,
                                    values=done.values, alerts=done.alerts))
@@ -104,8 +107,11 @@ async def put_reference(request: Request, monitor_id: str) -> dict[str, str]:
     Profile.from_bytes(blob)  # InvalidArgument for anything that is not one
     values = body.meta.get("values")
     if not isinstance(values, list) or not all(
-            isinstance(v, list) and len(v) == 3 for v in values):
-        raise InvalidArgument("meta.values must be a list of [metric, feature, value]")
+            isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+            and isinstance(v[1], str) and isinstance(v[2], int | float)
+            and not isinstance(v[2], bool) and math.isfinite(v[2]) for v in values):
+        raise InvalidArgument("meta.values must be a list of [metric, feature, value] with a "
+                              "finite number as value")
     folder = await run_in_threadpool(client_of(request).put_monitor_reference, monitor_id, blob,
                                      body.meta)
     request.state.audit = {"bytes": len(blob)}

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -278,6 +279,10 @@ alerts = Table(
     Index("ix_alerts_monitor_state", "monitor_id", "state"),
     Index("ix_alerts_fingerprint", "fingerprint"),
     Index("ix_alerts_updated", "updated_at"),
+    # At most one open alert per monitor and fingerprint, even with two runs at once.
+    Index("uq_alerts_open", "monitor_id", "fingerprint", unique=True,
+          sqlite_where=text("state IN ('pending', 'firing')"),
+          postgresql_where=text("state IN ('pending', 'firing')")),
 )
 
 alert_events = Table(

@@ -67,6 +67,9 @@ def upgrade() -> None:
     op.create_index("ix_alerts_monitor_state", "alerts", ["monitor_id", "state"])
     op.create_index("ix_alerts_fingerprint", "alerts", ["fingerprint"])
     op.create_index("ix_alerts_updated", "alerts", ["updated_at"])
+    open_state = sa.text("state IN ('pending', 'firing')")
+    op.create_index("uq_alerts_open", "alerts", ["monitor_id", "fingerprint"], unique=True,
+                    sqlite_where=open_state, postgresql_where=open_state)
     op.create_table(
         "alert_events",
         sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True,
