@@ -18,8 +18,8 @@ from dockyard.monitor.alerts import evaluate_rules
 if TYPE_CHECKING:
     from dockyard.client import Client
 
-__all__ = ["MonitorStatus", "Overview", "latest_values", "latest_window", "overview",
-           "status_of"]
+__all__ = ["MonitorStatus", "Overview", "latest_values", "latest_window", "newest_full_window",
+           "overview", "status_of"]
 
 _RANK = {"firing": 0, "degraded": 1, "no_data": 2, "ok": 3}
 
@@ -53,27 +53,28 @@ class Overview(BaseModel):
     """How many monitors are in each status."""
 
 
-def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorValue]:
-    """Of ``values`` (several windows), those of the newest window that had enough rows (else
-    of the newest window)."""
+def newest_full_window(monitor: Monitor, values: list[MonitorValue]) -> int | None:
+    """The start of the newest window of ``values`` with at least ``min_rows`` rows, else of
+    the newest window; None without any ``rows`` value."""
     rows = {v.window_start: v.value or 0 for v in values
             if v.metric == "rows" and not v.feature and not v.cohort}
-    if not rows:
-        return []
     full = [start for start, n in rows.items() if n >= monitor.min_rows]
-    start = max(full) if full else max(rows)
+    return max(full) if full else max(rows, default=None)
+
+
+def latest_window(monitor: Monitor, values: list[MonitorValue]) -> list[MonitorValue]:
+    """Of ``values`` (several windows), those of :func:`newest_full_window`."""
+    start = newest_full_window(monitor, values)
     return [v for v in values if v.window_start == start]
 
 
 def latest_values(client: Client, monitor: Monitor) -> list[MonitorValue]:
-    """The values of the monitor's newest window that had enough rows (else of its newest
-    window): what the last run judged, whether it ran on the clock or over a chosen period."""
+    """The stored values of the monitor's :func:`newest_full_window`, whether the last run
+    ran on the clock or over a chosen period (two queries, whatever the history)."""
     rows = client.get_monitor_values(monitor.id, metric="rows", feature="", cohort="")
-    if not rows:
-        return []
-    full = [v.window_start for v in rows if (v.value or 0) >= monitor.min_rows]
-    start = max(full) if full else max(v.window_start for v in rows)
-    return client.get_monitor_values(monitor.id, since=start, until=start + 1)
+    start = newest_full_window(monitor, rows)
+    return [] if start is None else client.get_monitor_values(monitor.id, since=start,
+                                                              until=start + 1)
 
 
 def status_of(client: Client, monitor: Monitor) -> MonitorStatus:
