@@ -57,7 +57,7 @@ class MonitorCollector(Collector):
         windows = {m: GaugeMetricFamily(f"dockyard_monitor_{m}", h, labels=base)
                    for m, h in _WINDOW_GAUGES.items()}
         quality = GaugeMetricFamily("dockyard_monitor_quality",
-                                    "Model quality in the latest window with enough labels",
+                                    "Model quality in the latest window (when it had enough labels)",
                                     labels=[*base, "metric"])
         firing = GaugeMetricFamily("dockyard_monitor_alerts_firing", "Alerts firing now",
                                    labels=[*base, "severity"])

@@ -169,8 +169,8 @@ class MonitorRun:
 
     def latest(self, metric: str, feature: str = "", cohort: str = "") -> MonitorValue | None:
         """The value of ``metric`` in the last window of the run."""
-        end = self.windows[-1][0] if self.windows else None
-        return next((v for v in self.values if v.window_start == end and v.metric == metric
+        start = self.windows[-1][0] if self.windows else None
+        return next((v for v in self.values if v.window_start == start and v.metric == metric
                      and v.feature == feature and v.cohort == cohort), None)
 
 

@@ -66,8 +66,8 @@ async def get_status(request: Request, monitor_id: str) -> Response:
             summary="A feature's reference and current histograms, side by side")
 async def get_histogram(request: Request, monitor_id: str, feature: str,
                         since: int | None = None, until: int | None = None) -> dict[str, Any]:
-    """The window ``[since, until)`` (ms since the epoch) defaults to the monitor's latest
-    window."""
+    """The window ``[since, until)`` (ms since the epoch) defaults to the last window-length
+    up to now."""
     from dockyard.monitor.monitors import feature_histogram
 
     client = client_of(request)
