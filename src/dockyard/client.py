@@ -53,7 +53,14 @@ from dockyard.entities import (
 )
 from dockyard.entities import validation as v
 from dockyard.entities.monitoring import check_monitor_spec
-from dockyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, StoreError
+from dockyard.errors import (
+    AlreadyExists,
+    DockyardError,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    StoreError,
+)
 from dockyard.manage.lineage import lineage
 from dockyard.manage.uris import resolve_model_uri
 from dockyard.store import MetadataStore, open_metadata_store
@@ -539,8 +546,19 @@ class Client:
         self.store.set_monitor_run(monitor_id, _epoch_ms("time", time))  # type: ignore[arg-type]
 
     def delete_monitor(self, monitor_id: str) -> Monitor:
-        """Delete a monitor with its values, alerts and alert events; returns it as it was."""
-        return self.store.delete_monitor(monitor_id)
+        """Delete a monitor with its values, alerts and alert events, its reference and the
+        profiles the model servers made for it; returns it as it was."""
+        monitor = self.store.delete_monitor(monitor_id)
+        if not self.is_remote:  # a server cleans up its own files
+            from dockyard.monitor.summaries import FOLDER
+
+            try:
+                self.artifact_store().delete(f"monitors/{monitor.id}")
+                self.prediction_store().delete_folder(f"{FOLDER}/monitor={monitor.id}")
+            except DockyardError as exc:  # the monitor is gone; its files are only clutter
+                log.warning("monitor %s deleted, but not all its files: %s", monitor.name,
+                            exc.message)
+        return monitor
 
     def log_monitor_values(self, values: Sequence[MonitorValue]) -> int:
         """Write values per window, replacing those stored with the same key.

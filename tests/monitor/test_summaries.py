@@ -118,3 +118,13 @@ def test_a_store_that_is_away_means_no_profiles_not_lost_rows(tmp_path: Path) ->
     store = PredictionStore(root)
     assert store.list_files(FOLDER) == []
     assert store.sql("SELECT count(*) AS n FROM predictions").column("n")[0].as_py() == 100
+
+
+def test_deleting_a_monitor_deletes_its_reference_and_profiles(setup) -> None:
+    client, monitor, root, rng, tmp_path = setup
+    log_rows(root, tmp_path / "spool-a", rng, 300, shift=0, summarize=ServingProfiler(client))
+    store = PredictionStore(root)
+    assert store.list_files(FOLDER) and (Path(root) / monitor.reference).is_dir()
+    client.delete_monitor(monitor.id)
+    assert store.list_files(FOLDER) == [] and not (Path(root) / monitor.reference).exists()
+    assert store.sql("SELECT count(*) AS n FROM predictions").column("n")[0].as_py() == 300

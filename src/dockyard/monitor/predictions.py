@@ -185,6 +185,15 @@ class PredictionStore:
             raise StoreError(f"cannot list {folder} in {self._where()}: {exc}") from exc
         return sorted(i.path[len(self.root) + 1:] for i in infos if i.is_file)
 
+    def delete_folder(self, folder: str) -> None:
+        """Delete a folder of the log with everything below it (missing is fine)."""
+        base = f"{self.root}/{folder.strip('/')}"
+        try:
+            if self.filesystem.get_file_info(base).type != pafs.FileType.NotFound:
+                self.filesystem.delete_dir(base)
+        except OSError as exc:
+            raise StoreError(f"cannot delete {folder} in {self._where()}: {exc}") from exc
+
     def read_file(self, path: str) -> bytes:
         """The bytes of one file of the log (a path from :meth:`list_files`)."""
         try:
