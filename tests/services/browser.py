@@ -23,7 +23,15 @@ from pathlib import Path
 from weakref import WeakKeyDictionary
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Error,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -84,6 +92,19 @@ def record_errors(page: Page) -> None:
 
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
+
+
+def record_dialogs(page: Page) -> list[str]:
+    """Dismiss every dialog (``alert``, ``confirm``) ``page`` opens from now on; returns the
+    live list of their messages (a script injected through user text would open one)."""
+    messages: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return messages
 
 
 def check_page_errors(page: Page) -> None:

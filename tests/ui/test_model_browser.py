@@ -8,9 +8,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.services.browser import allow_page_errors, screenshot
+from tests.services.browser import allow_page_errors, record_dialogs, screenshot
 from tests.ui.conftest import XSS_NAME, SeededModels
 
 pytestmark = pytest.mark.browser
@@ -91,13 +91,7 @@ def test_version_card_and_signature(page: Page, seeded_models: SeededModels) -> 
 
 
 def test_hostile_text_does_not_run(page: Page, seeded_models: SeededModels) -> None:
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
+    dialogs = record_dialogs(page)
     page.goto(f"{seeded_models.url}/models")
     link = page.get_by_role("link", name=XSS_NAME, exact=True)
     expect(link).to_be_visible()

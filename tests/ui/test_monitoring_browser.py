@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.services.browser import allow_page_errors, screenshot
+from tests.services.browser import allow_page_errors, record_dialogs, screenshot
 from tests.services.server import ServerProcess
 from tests.ui.test_monitoring_pages import (
     IDLE,
@@ -103,13 +103,7 @@ def test_feature_drill_down(page: Page, seeded: SeededMonitoring) -> None:
 
 
 def test_no_reference_and_hostile_names(page: Page, seeded: SeededMonitoring) -> None:
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
+    dialogs = record_dialogs(page)
     page.goto(f"{seeded.url}/monitoring")
     link = page.get_by_role("link", name=IDLE, exact=True)
     expect(link).to_be_visible()
