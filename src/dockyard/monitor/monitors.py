@@ -101,7 +101,7 @@ def create_monitor(client: Client, spec: MonitorSpec, reference: Any = None, *,
     monitor = client.create_monitor(spec)
     if frame is not None:
         try:
-            monitor = set_reference(client, monitor, frame, target=target, prediction=prediction)
+            monitor = _store_reference(client, monitor, frame, target, prediction)
         except Exception:
             client.delete_monitor(monitor.id)  # no half-made monitor
             raise
@@ -113,6 +113,12 @@ def set_reference(client: Client, monitor: Monitor, reference: Any, *,
     """Profile ``reference`` once and store it as the monitor's reference."""
     frame = _frame(reference)
     _check_columns(monitor, frame, target, prediction)
+    return _store_reference(client, monitor, frame, target, prediction)
+
+
+def _store_reference(client: Client, monitor: Monitor, frame: pd.DataFrame,
+                     target: str | None, prediction: str | None) -> Monitor:
+    """Profile a checked reference frame and store it with its own values."""
     features = list(monitor.features) or [c for c in frame.columns if c not in (target, prediction)]
     columns = frame[features].copy()
     if prediction is not None:

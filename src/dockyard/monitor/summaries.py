@@ -27,16 +27,16 @@ import hashlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dockyard.entities.monitoring import PREDICTION, Monitor
-from dockyard.errors import DockyardError
+from dockyard.entities.monitoring import Monitor
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.monitor.profile import Profile
-from dockyard.monitor.windows import epoch_ms
+from dockyard.monitor.windows import epoch_ms, logged_columns
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -59,20 +59,14 @@ def reference_digest(blob: bytes) -> str:
 
 def profile_columns(table: pa.Table, monitor: Monitor, names: list[str]) -> pa.Table | None:
     """The logged columns a monitor profiles, named as in its reference (``prediction`` for the
-    output); None when the log has the output ambiguously (several, none chosen)."""
-    columns, arrays = [], []
-    for name in names:
-        logged = f"output.{monitor.prediction}" if name == PREDICTION and monitor.prediction \
-            else f"input.{name}"
-        if name == PREDICTION and not monitor.prediction:
-            outputs = [c for c in table.column_names if c.startswith("output.")]
-            if len(outputs) != 1:
-                continue
-            logged = outputs[0]
-        if logged in table.column_names:
-            columns.append(name)
-            arrays.append(table.column(logged))
-    return pa.table(dict(zip(columns, arrays))) if columns else None
+    output); None when the log lacks them all, or when the monitor's run could not tell its
+    output either (it reads the log then, and says why)."""
+    try:
+        found = logged_columns(table, monitor, names)
+    except InvalidArgument:
+        return None
+    return pa.table({name: table.column(logged) for name, logged in found.items()}) \
+        if found else None
 
 
 class ServingProfiler:
@@ -173,6 +167,6 @@ def window_profile(store: PredictionStore, monitor: Monitor, reference: Profile,
 def _bucket(path: str) -> int | None:
     for part in path.split("/"):
         if part.startswith("bucket="):
-            value: Any = part[len("bucket="):]
+            value = part[len("bucket="):]
             return int(value) if value.isdigit() else None
     return None

@@ -38,7 +38,8 @@ from dockyard.monitor import quality
 from dockyard.monitor.profile import Profile, compare, profile
 from dockyard.monitor.profile import quality as data_quality
 
-__all__ = ["Reference", "cohort_keys", "epoch_ms", "frame_of", "window_values"]
+__all__ = ["Reference", "cohort_keys", "epoch_ms", "frame_of", "logged_columns",
+           "window_values"]
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
@@ -68,17 +69,21 @@ def epoch_ms(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
 
 
+def logged_columns(table: pa.Table, monitor: Monitor, names: Sequence[str]) -> dict[str, str]:
+    """The log's column of each of ``names`` it has: ``input.<feature>``, and for
+    ``prediction`` the output the monitor watches (see :func:`prediction_column`)."""
+    found = {}
+    for name in names:
+        logged = prediction_column(table, monitor) if name == PREDICTION else f"input.{name}"
+        if logged is not None and logged in table.column_names:
+            found[name] = logged
+    return found
+
+
 def frame_of(table: pa.Table, monitor: Monitor, features: Sequence[str]) -> pd.DataFrame:
     """The monitored columns of prediction-log rows, by feature name (``prediction`` last)."""
-    columns: dict[str, Any] = {}
-    for name in features:
-        logged = f"input.{name}"
-        if logged in table.column_names:
-            columns[name] = table.column(logged).to_pandas()
-    output = prediction_column(table, monitor)
-    if output is not None:
-        columns[PREDICTION] = table.column(output).to_pandas()
-    return pd.DataFrame(columns)
+    return pd.DataFrame({name: table.column(logged).to_pandas() for name, logged in
+                         logged_columns(table, monitor, [*features, PREDICTION]).items()})
 
 
 def prediction_column(table: pa.Table, monitor: Monitor) -> str | None:
