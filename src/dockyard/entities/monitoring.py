@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dockyard.entities import validation as v
 from dockyard.errors import InvalidArgument
 
 Label = bool | int | float | str
@@ -117,8 +118,6 @@ def check_labels(prediction_ids: Sequence[Any], labels: Sequence[Any]) -> list[t
 
 def check_label_times(label_time: Any, n: int, default: int) -> list[int]:
     """``label_time`` of a call as one time per label: None (``default``), one time, or ``n``."""
-    from dockyard.entities import validation as v
-
     if label_time is None:
         return [default] * n
     if isinstance(label_time, str | bytes) or not hasattr(label_time, "__len__"):
@@ -323,14 +322,10 @@ def _text(kind: str, value: Any, limit: int = MAX_TEXT, *, empty: bool = False) 
 
 
 def _message(kind: str, value: Any) -> str:
-    from dockyard.entities import validation as v
-
     return v.validate_text(kind, value, MAX_MESSAGE)
 
 
 def _integer(kind: str, value: Any, low: int, high: int | None = None, hint: str = "") -> int:
-    from dockyard.entities import validation as v
-
     n = v.int64(kind, value)
     if n < low or (high is not None and n > high):
         bound = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
@@ -369,8 +364,6 @@ def _json_objects(kind: str, items: Any) -> list[dict[str, Any]]:
 
 def check_monitor_name(name: Any) -> str:
     """A monitor's name: the rules of model names (up to 200 characters, no ``/`` or ``@``)."""
-    from dockyard.entities import validation as v
-
     rules = "monitor names follow the rules of model names"
     if isinstance(name, str) and ("/" in name or "@" in name):
         raise InvalidArgument(f"monitor name {name!r:.80} must not contain '/' or '@' ({rules})")
@@ -441,8 +434,6 @@ def check_monitor_spec(spec: Any) -> MonitorSpec:
     from collections.abc import Mapping
 
     from pydantic import ValidationError
-
-    from dockyard.entities import validation as v
 
     fields = MonitorSpec.model_fields
     try:
