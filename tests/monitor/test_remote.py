@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import numpy as np
@@ -82,3 +83,25 @@ def test_the_server_exports_monitor_values_on_metrics(server: ServerProcess) -> 
     assert response.headers["content-type"].startswith("text/plain")
     assert 'dockyard_monitor_rows{model="churn",monitor="scraped",version="any"} 3.0' \
         in response.text
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "message"), [
+    ("POST", "/run", {"params": {"since": 0, "until": 10**17}}, "year 9999"),
+    ("POST", "/run", {"params": {"since": 5}}, "both since and until"),
+    ("PUT", "/reference", {"json": {"profile": "{profile}",
+                                    "meta": {"values": [["psi", "age", "x"]]}}}, "meta.values"),
+    ("GET", "/features/age/histogram", {"params": {"since": 10, "until": 5}}, "after since"),
+])
+def test_monitor_routes_refuse_bad_input_with_400(server: ServerProcess, method: str, path: str,
+                                                  kwargs: dict, message: str) -> None:
+    with Client(server.url) as remote:
+        monitor = create_monitor(remote, MonitorSpec(name=f"bad-{uuid.uuid4().hex[:6]}",
+                                                     model_name="churn", interval_seconds=0),
+                                 pd.DataFrame({"age": [30.0, 40.0, 50.0, 60.0]}))
+    if "json" in kwargs:  # a real profile: only the values are wrong
+        stored = httpx.get(f"{server.url}/api/v1/monitors/{monitor.id}/reference").json()
+        kwargs = {"json": {**kwargs["json"], "profile": stored["profile"]}}
+    response = httpx.request(method, f"{server.url}/api/v1/monitors/{monitor.id}{path}",
+                             **kwargs)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["message"]
