@@ -10,6 +10,8 @@ import typer
 from dockyard._version import __version__
 from dockyard.cli import (
     artifacts,
+    batch,
+    build,
     experiments,
     ground_truth,
     models,
@@ -37,6 +39,8 @@ app.command("serve")(serve_cli.serve)
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(ground_truth.app, name="ground-truth")
 app.add_typer(monitor.app, name="monitor")
+app.command("build")(build.build)
+app.command("batch")(batch.batch)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
