@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StrictInt
 
 from dockyard.entities import BatchContent, MonitorValue, NewRun, RunStatus
+from dockyard.entities.deployment import DeploymentSpec
 
 
 class _Body(BaseModel):
@@ -135,3 +136,22 @@ class ValuesWritten(BaseModel):
     """The answer to writing monitor values: rows written (a key given twice counts once)."""
 
     written: int
+
+
+class UpdateDeployment(_Body):
+    """A new spec for a deployment, what kind of change it is, and the revision it replaces."""
+
+    spec: DeploymentSpec
+    action: str = "update"
+    message: str = ""
+    expected_revision: StrictInt | None = None
+    """The revision the change was made from; 409 if the deployment has moved on."""
+
+
+class DeploymentStatus(_Body):
+    """What a deployment's target reports."""
+
+    status: str
+    message: str = ""
+    observed_revision: StrictInt | None = None
+    endpoint: str | None = None

@@ -40,6 +40,7 @@ from dockyard.entities import (
     RunStatus,
 )
 from dockyard.errors import InvalidArgument
+from dockyard.store.deployments import DeploymentStore
 from dockyard.store.monitoring import MonitoringStore
 from dockyard.store.registry import RegistryStore
 
@@ -69,9 +70,9 @@ def check_max_points(max_points: Any) -> int | None:
     return n
 
 
-class MetadataStore(RegistryStore, MonitoringStore, ABC):
-    """Projects, experiments, runs, their params/metrics/tags, audit events, the registry
-    and ground truth."""
+class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, ABC):
+    """Projects, experiments, runs, their params/metrics/tags, audit events, the registry,
+    monitoring and deployments."""
 
     # projects -------------------------------------------------------------
     @abstractmethod

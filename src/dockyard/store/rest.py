@@ -39,6 +39,13 @@ from dockyard.entities import (
     StageTransition,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.deployment import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentSpec,
+    check_deployment_name,
+    check_deployment_spec,
+)
 from dockyard.entities.monitoring import (
     check_alert,
     check_alert_event,
@@ -383,3 +390,47 @@ class RestMetadataStore(MetadataStore):
     def list_alert_events(self, alert_id: str) -> list[AlertEvent]:
         return Page[AlertEvent].model_validate_json(
             self._get(f"/alerts/{_id('alert', alert_id)}/events")).items
+
+    # deployments
+    def create_deployment(self, spec: DeploymentSpec, user: str = "") -> Deployment:
+        body = check_deployment_spec(spec).model_dump(mode="json")
+        return Deployment.model_validate_json(
+            self.http.request("POST", "/deployments", json=body).content)
+
+    def get_deployment(self, name: str) -> Deployment:
+        return Deployment.model_validate_json(self._get(f"/deployments/{_deployment(name)}"))
+
+    def list_deployments(self, environment: str | None = None,
+                         model_name: str | None = None) -> list[Deployment]:
+        return Page[Deployment].model_validate_json(self._get(
+            "/deployments", environment=environment, model_name=model_name)).items
+
+    def update_deployment(self, spec: DeploymentSpec, *, action: str = "update",
+                          message: str = "", user: str = "",
+                          expected_revision: int | None = None) -> Deployment:
+        body = {"spec": check_deployment_spec(spec).model_dump(mode="json"), "action": action,
+                "message": message, "expected_revision": expected_revision}
+        return Deployment.model_validate_json(self.http.request(
+            "PUT", f"/deployments/{_deployment(spec.name)}", json=body).content)
+
+    def set_deployment_status(self, name: str, status: str, message: str = "", *,
+                              observed_revision: int | None = None,
+                              endpoint: str | None = None) -> Deployment:
+        body = {"status": status, "message": message, "observed_revision": observed_revision,
+                "endpoint": endpoint}
+        return Deployment.model_validate_json(self.http.request(
+            "POST", f"/deployments/{_deployment(name)}/status", json=body).content)
+
+    def get_deployment_history(self, name: str,
+                               max_results: int = 100) -> list[DeploymentEvent]:
+        return Page[DeploymentEvent].model_validate_json(self._get(
+            f"/deployments/{_deployment(name)}/history", max_results=max_results)).items
+
+    def delete_deployment(self, name: str) -> Deployment:
+        return Deployment.model_validate_json(self.http.request(
+            "DELETE", f"/deployments/{_deployment(name)}").content)
+
+
+def _deployment(name: str) -> str:
+    """A deployment name as a path segment, checked as the SQL store checks it."""
+    return _q(check_deployment_name(name))

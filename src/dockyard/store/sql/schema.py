@@ -298,3 +298,51 @@ alert_events = Table(
     Column("deliveries", Text, nullable=False),
     Index("ix_alert_events_alert_time", "alert_id", "time"),
 )
+
+# Deployments. The spec is one JSON document; its routes are also rows, so that
+# "where does this version run" is an index lookup. The history is append-only.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("observed_revision", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("endpoint", Text),
+    Column("previous_routes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
+deployment_routes = Table(
+    "deployment_routes",
+    metadata,
+    Column("deployment", String(63), ForeignKey("deployments.name"), primary_key=True),
+    Column("model_name", MODEL_NAME, primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Index("ix_deployment_routes_model", "model_name", "version"),
+)
+
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
+           autoincrement=True),
+    Column("deployment", String(63), ForeignKey("deployments.name"), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Index("ix_deployment_events_name", "deployment", "id"),
+)
