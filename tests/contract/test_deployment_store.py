@@ -99,18 +99,21 @@ class DeploymentStoreContract:
                                           message="try v2", user="bo",
                                           expected_revision=1)
         assert changed.revision == 2 and changed.routes == routes
-        assert changed.previous_routes == made.routes
+        assert changed.previous_routes == []  # the stable version did not change
         assert changed.updated_at >= made.updated_at
         # A change of something else keeps the routes to roll back to.
         scaled = store.update_deployment(_with(changed.spec(), scaling=Scaling(max_replicas=4)))
-        assert scaled.revision == 3 and scaled.previous_routes == made.routes
+        assert scaled.revision == 3 and scaled.previous_routes == []
+        promoted = store.update_deployment(_with(scaled.spec(), routes=[
+            Route(model_name=model, version="2")]), action="promote")
+        assert promoted.previous_routes == routes
         history = store.get_deployment_history(made.name)
-        assert [e.action for e in history] == ["update", "canary", "create"]
-        assert [e.revision for e in history] == [3, 2, 1]
-        assert history[1].message == "try v2"
-        assert history[1].before == {"routes": [r.model_dump() for r in made.routes]}
-        assert history[1].after == {"routes": [r.model_dump() for r in routes]}
-        assert history[0].after == {"scaling": Scaling(max_replicas=4).model_dump()}
+        assert [e.action for e in history] == ["promote", "update", "canary", "create"]
+        assert [e.revision for e in history] == [4, 3, 2, 1]
+        assert history[2].message == "try v2"
+        assert history[2].before == {"routes": [r.model_dump() for r in made.routes]}
+        assert history[2].after == {"routes": [r.model_dump() for r in routes]}
+        assert history[1].after == {"scaling": Scaling(max_replicas=4).model_dump()}
         assert store.get_deployment_history(made.name, max_results=1) == history[:1]
 
     def test_stale_revision_is_a_conflict(self, store: MetadataStore) -> None:

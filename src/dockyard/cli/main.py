@@ -12,6 +12,7 @@ from dockyard.cli import (
     artifacts,
     batch,
     build,
+    deploy,
     experiments,
     ground_truth,
     models,
@@ -41,6 +42,8 @@ app.add_typer(ground_truth.app, name="ground-truth")
 app.add_typer(monitor.app, name="monitor")
 app.command("build")(build.build)
 app.command("batch")(batch.batch)
+app.add_typer(deploy.app, name="deploy")
+app.add_typer(deploy.inventory, name="deployments")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -138,7 +138,7 @@ class Deployment(DeploymentSpec):
     endpoint: str | None = None
     """Where clients send requests, once the target knows."""
     previous_routes: list[Route] = Field(default_factory=list)
-    """The routes before the last change of routes: what ``rollback`` returns to."""
+    """The routes before the stable version last changed: what ``rollback`` returns to."""
     created_at: int
     created_by: str = ""
     updated_at: int

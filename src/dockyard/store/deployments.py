@@ -50,8 +50,9 @@ class DeploymentStore(ABC):
                           expected_revision: int | None = None) -> Deployment:
         """Replace the spec of the deployment ``spec.name``; the revision goes up by one.
 
-        When the routes change, the old routes become ``previous_routes``
-        (what a rollback returns to). ``action`` (``update``, ``canary``,
+        When the stable version changes, the old routes become
+        ``previous_routes`` (what a rollback returns to); adding or moving a
+        canary or shadow leaves them as they are. ``action`` (``update``, ``canary``,
         ``promote``, ``rollback``, ``stop``, ``start``) and ``message`` go
         into the history with what changed.
         """

@@ -67,6 +67,12 @@ def changes(before: DeploymentSpec, after: DeploymentSpec) -> tuple[dict[str, An
     return {k: old.get(k) for k in keys}, {k: new[k] for k in keys}
 
 
+def _stable(spec: DeploymentSpec) -> tuple[str, str]:
+    route = spec.route("stable")
+    assert route is not None  # checked by check_routes
+    return (route.model_name, route.version)
+
+
 def _user(user: str) -> str:
     return v.validate_text("user", user or "", 250) if user else ""
 
@@ -134,7 +140,7 @@ class SqlDeploymentMixin(DeploymentStore):
             revision = stored.revision + 1
             row = {**_spec_row(spec), "revision": revision, "updated_at": now,
                    "updated_by": user}
-            if spec.routes != stored.routes:
+            if _stable(spec) != _stable(stored):
                 row["previous_routes"] = _dumps([r.model_dump() for r in stored.routes])
             done = conn.execute(deployments.update().where(
                 deployments.c.name == spec.name, deployments.c.revision == stored.revision
