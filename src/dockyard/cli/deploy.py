@@ -111,15 +111,18 @@ def create(
     address: str = typer.Option(None, "--address",
                                 help="ray: the cluster's address (e.g. 127.0.0.1:6379)."),
     dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="kubernetes: write manifests to --output, change nothing."),
-    output: Path = typer.Option(None, "--output", "-o", help="kubernetes: where manifests go."),
+                                 help="kubernetes: write the manifests only, without recording "
+                                      "the deployment."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="kubernetes: the folder the manifests are written to."),
     kind: str = typer.Option("kserve", "--kind",
                              help="kubernetes: kserve (InferenceService) or plain (Deployment, "
                                   "Service, HPA, PDB)."),
     image: str = typer.Option(None, "--image", help="kubernetes: the model server image."),
     storage_uri: str = typer.Option(None, "--storage-uri",
-                                    help="kubernetes: where KServe fetches the model package "
-                                         "(default: its location in the artifact store)."),
+                                    help="kubernetes: where KServe fetches the package; {name} "
+                                         "and {version} are replaced (default: its location in "
+                                         "the artifact store, when that is s3:// or alike)."),
     namespace: str = typer.Option(None, "--namespace", help="kubernetes: the namespace."),
     description: str = typer.Option(None, "--description", help="What the deployment is for."),
     message: str = MessageOption,
@@ -166,31 +169,54 @@ def create(
         sla=_merge(base.sla, p99_ms=sla_p99_ms, min_throughput=sla_min_throughput),
         rollout=_merge(base.rollout, steps=_steps(steps), interval_seconds=step_seconds,
                        min_requests=min_requests, auto=auto))
-    if spec.target == "kubernetes":
-        if not dry_run or output is None:
-            raise typer.BadParameter(
-                "Dockyard writes Kubernetes manifests for kubectl or GitOps to apply; give "
-                "--dry-run -o DIR", param_hint="--target")
-        if current is None or not (canary or shadow):
-            spec = spec.model_copy(update={"routes": [ops.resolve_route(c, model)]})
+    if spec.target != "kubernetes" and (dry_run or output is not None):
+        raise typer.BadParameter("--dry-run and --output write Kubernetes manifests; use them "
+                                 "with --target kubernetes", param_hint="--dry-run")
+    if spec.target == "kubernetes" and output is None:
+        raise typer.BadParameter("Dockyard writes Kubernetes manifests for kubectl (or GitOps) "
+                                 "to apply; give the folder with -o", param_hint="--output")
+    if dry_run:
+        spec = spec.model_copy(update={"routes": _planned_routes(c, current, model, canary,
+                                                                 shadow)})
         _write_manifests(c, spec, output, kind=kind, image=image, storage_uri=storage_uri)
         return
-    if dry_run:
-        raise typer.BadParameter("--dry-run writes Kubernetes manifests; use it with "
-                                 "--target kubernetes", param_hint="--dry-run")
-    if current is None:
-        deployment = ops.deploy(c, spec, message=message)
-    else:
-        deployment = ops.deploy(c, spec, message=message)  # settings first, then the routes
+    deployment = ops.deploy(c, spec, message=message)  # new, or its settings changed
+    if current is not None:
         if canary is not None:
             deployment = ops.canary(c, name, model, canary, message=message)
         elif shadow:
             deployment = ops.shadow(c, name, model, message=message)
-        elif [r.uri for r in deployment.routes] != [ops.resolve_route(c, model).uri]:
-            deployment = ops.update(c, name, model, message=message)
+        else:
+            new = ops.resolve_route(c, model)
+            if deployment.versions() != [f"{new.model_name}/{new.version}"]:
+                deployment = ops.update(c, name, model, message=message)
+    err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
+                      f"{escape(', '.join(_routes(deployment)))}")
+    if deployment.target == "kubernetes":
+        _write_manifests(c, deployment, output, kind=kind, image=image,
+                         storage_uri=storage_uri)
+        c.store.set_deployment_status(name, "pending", f"apply the manifests in {output} with "
+                                                       "kubectl")
+        return
     err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
                       f"{escape(', '.join(_routes(deployment)))}")
     _hand_over(c, deployment, wait=wait, timeout=timeout)
+
+
+def _planned_routes(c: Any, current: Deployment | None, model: str, canary: int | None,
+                    shadow: bool) -> list[Any]:
+    """The routes a change would give, without recording it (for --dry-run)."""
+    from dockyard.deploy import deployments as ops
+
+    if current is None or (canary is None and not shadow):
+        return [ops.resolve_route(c, model)]
+    stable = current.route("stable")
+    assert stable is not None
+    if canary is not None:
+        return [stable.model_copy(update={"weight": 100 - canary}),
+                ops.resolve_route(c, model, weight=canary, role="canary")]
+    return [stable.model_copy(update={"weight": 100}),
+            ops.resolve_route(c, model, weight=0, role="shadow")]
 
 
 def _routes(deployment: Deployment) -> list[str]:
@@ -228,29 +254,40 @@ def _hand_over(c: Any, deployment: Deployment, *, wait: bool, timeout: float) ->
 
 
 def _write_manifests(c: Any, spec: DeploymentSpec, output: Path, **options: Any) -> None:
-    from dockyard.deploy.kubernetes import write_manifests
+    from dockyard.deploy.kubernetes import (
+        KUBERNETES_VERSION,
+        render,
+        validate_manifests,
+        write_manifests,
+    )
+    from dockyard.errors import MissingExtra
 
     if options.get("storage_uri") is None and options.get("kind") == "kserve":
-        options["storage_uri"] = _storage_uri(c, spec)
-    written = write_manifests(spec, output, **{k: v for k, v in options.items()
-                                               if v is not None})
-    for path in written:
+        options["storage_uri"] = _storage_uris(c, spec)
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        validate_manifests(render(spec, **options))
+        checked = f"checked against the Kubernetes {KUBERNETES_VERSION} and KServe schemas"
+    except MissingExtra:
+        checked = "not checked (pip install 'dockyard[kubernetes]' to check them)"
+    for path in write_manifests(spec, output, **options):
         console.print(f"wrote {path}")
-    console.print(f"apply them with: kubectl apply -f {output}")
+    console.print(f"manifests {checked}; apply them with: kubectl apply -f {output}")
 
 
-def _storage_uri(c: Any, spec: DeploymentSpec) -> str:
-    """Where the stable version's package is in the artifact store, if a cluster can read it."""
-    stable = spec.route("stable")
-    assert stable is not None
+def _storage_uris(c: Any, spec: DeploymentSpec) -> dict[str, str]:
+    """Where each route's package is in the artifact store, if a cluster can read it."""
     root = str(c._artifact_root)
     if "://" not in root:
         raise InvalidArgument(
             f"the artifact store is the local folder {root}, which a cluster cannot read; give "
-            "--storage-uri (s3://..., gs://..., pvc://...) where the package is")
-    resolved = c.resolve_model_uri(stable.uri)
-    run = c.get_run(resolved.run_id)
-    return f"{root.rstrip('/')}/{run.artifact_location}/{resolved.artifact_path}"
+            "--storage-uri (s3://bucket/models/{name}/{version}, pvc://..., gs://...)")
+    uris = {}
+    for route in spec.routes:
+        resolved = c.resolve_model_uri(route.uri)
+        run = c.get_run(resolved.run_id)
+        uris[route.uri] = f"{root.rstrip('/')}/{run.artifact_location}/{resolved.artifact_path}"
+    return uris
 
 
 @app.command("update")

@@ -15,6 +15,7 @@ from dockyard.cli import (
     deploy,
     experiments,
     ground_truth,
+    loadtest,
     models,
     monitor,
     predictions,
@@ -44,6 +45,7 @@ app.command("build")(build.build)
 app.command("batch")(batch.batch)
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.inventory, name="deployments")
+app.command("loadtest")(loadtest.loadtest)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -182,9 +182,12 @@ class Supervisor:
                 await control
             for key in list(self.servers):
                 await asyncio.to_thread(self._terminate, self.servers.pop(key))
-            with contextlib.suppress(DockyardError):
-                await asyncio.to_thread(self.client.store.set_deployment_status, self.name,
-                                        "stopped", "the supervisor stopped")
+            if server.started:
+                await self._status("stopped", "the supervisor stopped")
+            else:
+                await self._status("failed", f"cannot listen on {host}:{port} (in use by "
+                                             "another process?); see " +
+                                   str(self.folder / "supervisor.log"))
 
     async def _read(self) -> Deployment:
         return await asyncio.to_thread(self.client.store.get_deployment, self.name)
@@ -346,6 +349,15 @@ class Supervisor:
                 process.wait()
 
 
+def _loop_factory() -> Any:
+    """uvloop's event loop when installed (with uvicorn's standard extra), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _free_port() -> int:
     import socket
 
@@ -395,7 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
     try:
-        asyncio.run(Supervisor(client, args.name).run())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(Supervisor(client, args.name).run())
     finally:
         with contextlib.suppress(OSError):
             if pid_file.read_text() == str(os.getpid()):

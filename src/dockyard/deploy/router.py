@@ -150,19 +150,20 @@ class Router:
             await self._http_request(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
-        import httpx
+        import aiohttp
 
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._http = httpx.AsyncClient(
-                    timeout=httpx.Timeout(self.timeout, connect=5.0),
-                    limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+                self._http = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=self.timeout, connect=5.0),
+                    connector=aiohttp.TCPConnector(limit=256), auto_decompress=False,
+                    skip_auto_headers=("User-Agent", "Content-Type"))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=10)
-                await self._http.aclose()
+                await self._http.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -215,25 +216,29 @@ class Router:
                        headers: list[tuple[bytes, bytes]], body: bytes
                        ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """Send the request; None when it was not delivered (connection refused)."""
-        import httpx
+        import aiohttp
 
         backend.in_flight += 1
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, backend.url + target,
-                                                headers=headers, content=body)
-        except httpx.ConnectError:
+            async with self._http.request(
+                    method, backend.url + target, data=body,
+                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+            ) as response:
+                content = await response.read()
+                status = response.status
+                out = [(k, v) for k, v in response.raw_headers if k.lower() not in _HOP_BY_HOP]
+        except aiohttp.ClientConnectorError:
             return None
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self._observe(backend, started, 502)
             message = f"model server {backend.label} failed: {type(exc).__name__}: {exc}"
             return 502, [(b"content-type", b"application/json")], orjson.dumps(
                 {"error_code": "BAD_GATEWAY", "message": message})
         finally:
             backend.in_flight -= 1
-        self._observe(backend, started, response.status_code)
-        out = [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP]
-        return response.status_code, out, response.content
+        self._observe(backend, started, status)
+        return status, out, content
 
     async def _mirror(self, backend: Backend, target: str, headers: list[tuple[bytes, bytes]],
                       body: bytes) -> None:
