@@ -7,9 +7,11 @@ Edges point the way things flow, from what was used to what was made:
     environment --used_by--> run        (Python version; packages once captured)
     run        --produced--> model version
     registered model --has_version--> model version
+    model version --deployed_to--> deployment   (with its role and traffic weight)
+    deployment (or model version) --watched_by--> monitor
 
 Later capabilities add their records to the same graph (dataset versions
-upstream of runs; deployments and monitors downstream of versions).
+upstream of runs).
 """
 
 from __future__ import annotations
@@ -79,6 +81,30 @@ def _add_run(store: MetadataStore, graph: _Graph, run: Run) -> str:
     return rid
 
 
+def _add_downstream(store: MetadataStore, graph: _Graph, vid: str, version: ModelVersion) -> None:
+    """Where the version runs (deployments routing to it) and the monitors watching it."""
+    deployed: dict[str, str] = {}
+    for deployment in store.list_deployments(model_name=version.name):
+        for route in deployment.routes:
+            if route.model_name == version.name and route.version == str(version.version):
+                did = graph.add(LineageNode(
+                    id=f"deployment:{deployment.name}", type="deployment", label=deployment.name,
+                    attrs={"environment": deployment.environment, "target": deployment.target,
+                           "status": deployment.status, "endpoint": deployment.endpoint,
+                           "revision": deployment.revision}))
+                graph.link(vid, did, "deployed_to")
+                deployed[deployment.name] = did
+    for monitor in store.list_monitors(model_name=version.name):
+        if monitor.model_version not in (None, str(version.version)):
+            continue
+        if monitor.deployment is not None and monitor.deployment not in deployed:
+            continue
+        monid = graph.add(LineageNode(id=f"monitor:{monitor.id}", type="monitor",
+                                      label=monitor.name,
+                                      attrs={"monitor_id": monitor.id, "name": monitor.name}))
+        graph.link(deployed.get(monitor.deployment or "", vid), monid, "watched_by")
+
+
 def _add_version(graph: _Graph, version: ModelVersion, model: RegisteredModel | None = None) -> str:
     vid = graph.add(LineageNode(id=version.uri, type="model_version",
                                 label=f"{version.name} v{version.version}", attrs={
@@ -99,9 +125,11 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
 
     For a model URI (every form :func:`~dockyard.manage.uris.parse_model_uri`
     accepts), the version, its registered model, the run that produced it
-    and that run's experiment, code and environment. For ``runs:/<run_id>``
-    (with or without a path), the run, its upstream, and every version
-    registered from it. Raises InvalidArgument, NotFound.
+    and that run's experiment, code and environment, and downstream the
+    deployments serving the version and the monitors watching it. For
+    ``runs:/<run_id>`` (with or without a path), the run, its upstream, and
+    every version registered from it with their downstream. Raises
+    InvalidArgument, NotFound.
     """
     graph = _Graph()
     if isinstance(uri, str) and uri.startswith(RUNS_SCHEME) and "/" not in uri[len(RUNS_SCHEME):]:
@@ -113,6 +141,7 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
             version = find_model_version(store, parsed)
             _add_run(store, graph, store.get_run(version.run_id))
             root = _add_version(graph, version, store.get_registered_model(version.name))
+            _add_downstream(store, graph, root, version)
             return graph.build(root)
     root = _add_run(store, graph, store.get_run(run_id))
     versions: list[ModelVersion] = []
@@ -124,6 +153,6 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
             break
     models = {name: store.get_registered_model(name) for name in {mv.name for mv in versions}}
     for mv in versions:
-        _add_version(graph, mv, models[mv.name])
+        _add_downstream(store, graph, _add_version(graph, mv, models[mv.name]), mv)
     return graph.build(root)
 

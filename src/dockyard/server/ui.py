@@ -258,8 +258,6 @@ def audit(request: Request, actor: str = "", resource_type: str = "", days: int 
 
 
 _COMING = {
-    "deployments": ("Deployments", "Deployments, the versions they serve and their traffic will be "
-                                   "listed here."),
     "data": ("Data", "Versioned datasets with their schema and profile will be listed here."),
 }
 

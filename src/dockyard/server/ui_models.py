@@ -317,6 +317,10 @@ def node_href(node_type: str, node_id: str, attrs: Mapping[str, Any]) -> str | N
         return version_url(str(attrs["name"]), int(attrs["version"]))
     if node_type == "registered_model" and node_id.startswith("models:/"):
         return model_url(node_id.removeprefix("models:/"))
+    if node_type == "deployment" and node_id.startswith("deployment:"):
+        return f"/deployments/{quote(node_id.removeprefix('deployment:'), safe='')}"
+    if node_type == "monitor" and attrs.get("name"):
+        return f"/monitoring/{quote(str(attrs['name']), safe='')}"
     return None
 
 
