@@ -1,4 +1,5 @@
-"""The Dockyard demo: train, track, register the best model, serve it, and monitor it.
+"""The Dockyard demo: train, track, register the best model, deploy it, roll out a challenger
+as a canary, and monitor it.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -11,10 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,12 +28,15 @@ from sklearn.model_selection import train_test_split
 
 import dockyard
 import dockyard.errors
-from dockyard.config import get_settings
+from dockyard.deploy import deployments as ops
+from dockyard.deploy.local import LocalTarget, free_port
+from dockyard.entities.deployment import DeploymentSpec, Rollout, Route
 from dockyard.monitor.predictions import PredictionStore
 
 EXPERIMENT = "breast-cancer"
 MODEL = "breast-cancer-gbm"
 MONITOR = "breast-cancer-demo"
+DEPLOYMENT = "demo"
 CANDIDATES = [
     {"n_estimators": 60, "max_depth": 1, "learning_rate": 0.3},
     {"n_estimators": 120, "max_depth": 2, "learning_rate": 0.1},
@@ -122,75 +122,113 @@ def main() -> None:
     console.print(f"champion predicts {champion.predict(rows).tolist()} for 3 validation rows")
     console.print(f"  try: dockyard models show models:/{MODEL}@champion")
     monitor = create_demo_monitor(x_val, y_val, champion.predict(x_val))
-    phases = serve_champion(x_val, y_val)
+    client = dockyard.Client()
+    url = deploy_champion(client, version.version)
+    try:
+        phases = send_traffic(url, x_val, y_val)
+        if len(best) > 1:
+            challenger = dockyard.register_model(f"runs:/{best[1].id}/model", MODEL)
+            dockyard.set_alias(MODEL, "challenger", challenger.version)
+            canary(client, url, x_val)
+    finally:
+        LocalTarget(client).stop(DEPLOYMENT)  # drains; the servers write their logs out
+    show_prediction_log()
     watch(monitor, phases)
 
 
-def serve_champion(x_val, y_val) -> dict[str, tuple[int, int, list[str], list[int]]]:
-    """Start `dockyard serve` on the champion, send it normal then shifted traffic, stop it,
-    read its prediction log. Returns each phase's time span, prediction ids and true labels."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    home = get_settings().home
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "serve.log"
-    uri = f"models:/{MODEL}@champion"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "dockyard", "serve", uri, "--port", str(port),
-             "--deployment", "demo", "--no-access-log"],
-            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}"
+def deploy_champion(client: dockyard.Client, version: int) -> str:
+    """Deploy the champion on this machine: a router in front of a model server."""
     try:
-        with console.status(f"starting dockyard serve {uri}"):
-            wait_ready(server, url, log_path)
-        console.print(f"serving the champion at [bold]{url}[/] (log: {log_path})")
-        records = x_val.head(100).to_dict("records")
-        v2_input = [{"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
-                    for name, value in records[0].items()]
-        with httpx.Client(base_url=url, timeout=30) as http:
-            answer = http.post(f"/v2/models/{MODEL}/infer", json={"inputs": v2_input})
+        LocalTarget(client).stop(DEPLOYMENT)  # from an earlier run
+        client.store.delete_deployment(DEPLOYMENT)
+    except dockyard.errors.NotFound:
+        pass
+    spec = DeploymentSpec(name=DEPLOYMENT, routes=[Route(model_name=MODEL, version=str(version))],
+                          config={"port": free_port()},
+                          rollout=Rollout(steps=[25, 50, 100], interval_seconds=2,
+                                          min_requests=10))
+    LocalTarget(client).apply(ops.deploy(client, spec))
+    with console.status(f"deploying models:/{MODEL}@champion as {DEPLOYMENT!r}"):
+        deployed = ops.wait_until_ready(client, DEPLOYMENT, timeout=180)
+    console.print(f"deployed the champion as [bold]{DEPLOYMENT}[/] at [bold]{deployed.endpoint}[/]")
+    console.print(f"  try: dockyard deploy status {DEPLOYMENT}")
+    return str(deployed.endpoint)
+
+
+def canary(client: dockyard.Client, url: str, x_val) -> None:
+    """Roll the challenger out as a canary: it takes 25%, then 50% of the traffic, and is
+    promoted if its errors and latency keep to the stable version's (else rolled back)."""
+    deployment = ops.canary(client, DEPLOYMENT, f"models:/{MODEL}@challenger")
+    canary_version = deployment.route("canary").version
+    console.print(f"canary: version {canary_version} takes "
+                  f"{deployment.route('canary').weight}% of the traffic")
+    records = x_val.to_dict("records")
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=url, timeout=30) as http, \
+            console.status("sending traffic while the canary steps forward"):
+        i = 0
+        while time.monotonic() < deadline:
+            http.post("/invocations", json={"dataframe_records": records[i % 100:i % 100 + 5]})
+            i += 5
+            now = client.store.get_deployment(DEPLOYMENT)
+            if now.route("canary") is None and now.observed_revision == now.revision:
+                break
+    for event in reversed(client.store.get_deployment_history(DEPLOYMENT, 50)):
+        if event.action in ("canary", "promote", "rollback") and event.revision > \
+                deployment.revision - 1:
+            console.print(f"  {event.action}: {event.message}")
+    console.print(f"  now serving: {', '.join(client.store.get_deployment(DEPLOYMENT).versions())}")
+    console.print(f"  try: dockyard deploy history {DEPLOYMENT}")
+
+
+def send_traffic(url: str, x_val, y_val) -> dict[str, tuple[int, int, list[str], list[int]]]:
+    """Send the deployment normal, then shifted traffic. Returns each phase's time span,
+    prediction ids and true labels."""
+    records = x_val.head(100).to_dict("records")
+    v2_input = [{"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
+                for name, value in records[0].items()]
+    with httpx.Client(base_url=url, timeout=30) as http:
+        answer = http.post(f"/v2/models/{MODEL}/infer", json={"inputs": v2_input})
+        answer.raise_for_status()
+        console.print(f"  V2 infer: {answer.json()['outputs'][0]['data']} "
+                      f"(prediction id {answer.headers['x-prediction-id']})")
+        started = time.perf_counter()
+        normal_since, normal_ids = now_ms(), []
+        for i in range(0, len(records), 10):
+            answer = http.post("/invocations", json={"dataframe_records": records[i:i + 10]})
             answer.raise_for_status()
-            console.print(f"  V2 infer: {answer.json()['outputs'][0]['data']} "
-                          f"(prediction id {answer.headers['x-prediction-id']})")
-            started = time.perf_counter()
-            normal_since, normal_ids = now_ms(), []
-            for i in range(0, len(records), 10):
-                answer = http.post("/invocations", json={"dataframe_records": records[i:i + 10]})
-                answer.raise_for_status()
-                normal_ids += answer.json()["prediction_ids"]
-            for record in records:
-                http.post(f"/v1/models/{MODEL}:predict", json={"instances": [record]}
-                          ).raise_for_status()
-            seconds = time.perf_counter() - started
-            served = sum(float(line.rsplit(" ", 1)[1]) for line in http.get("/metrics").text
-                         .splitlines() if line.startswith("dockyard_serve_requests_total{"))
-            console.print(f"  then {len(records) // 10} /invocations requests of 10 rows and "
-                          f"{len(records)} V1 requests of one in {seconds:.2f} s; /metrics "
-                          f"counts {served:.0f} requests")
-            time.sleep(0.5)  # a prediction is stamped when it is logged, just after its answer
-            shifted_since = now_ms()
-            shifted, truth = shift(x_val, y_val)
-            shifted_ids = []
-            for i in range(0, len(shifted), 10):
-                answer = http.post("/invocations", json={
-                    "dataframe_records": shifted[i:i + 10].to_dict("records")})
-                answer.raise_for_status()
-                shifted_ids += answer.json()["prediction_ids"]
-            console.print(f"  then {len(shifted)} rows whose {', '.join(SHIFTED)} have shifted")
-            time.sleep(0.5)
-    finally:
-        server.send_signal(signal.SIGTERM)  # drains, then writes the prediction log out
-        server.wait(timeout=60)
-    store = PredictionStore()  # the artifact root the server logged to
-    logged = store.sql("SELECT count(*) AS n, avg(latency_ms) AS ms FROM predictions").to_pylist()
-    console.print(f"  the prediction log holds {logged[0]['n']} predictions, partitioned by "
-                  f"model, version and date (mean latency {logged[0]['ms']:.2f} ms)")
-    console.print("  try: dockyard predictions tail -n 5")
-    console.print(f"  try: dockyard serve {uri} --port 8080")
+            normal_ids += answer.json()["prediction_ids"]
+        for record in records:
+            http.post(f"/v1/models/{MODEL}:predict", json={"instances": [record]}
+                      ).raise_for_status()
+        seconds = time.perf_counter() - started
+        served = sum(float(line.rsplit(" ", 1)[1]) for line in http.get("/metrics").text
+                     .splitlines() if line.startswith("dockyard_deployment_requests_total{"))
+        console.print(f"  then {len(records) // 10} /invocations requests of 10 rows and "
+                      f"{len(records)} V1 requests of one in {seconds:.2f} s; /metrics "
+                      f"counts {served:.0f} requests")
+        time.sleep(0.5)  # a prediction is stamped when it is logged, just after its answer
+        shifted_since = now_ms()
+        shifted, truth = shift(x_val, y_val)
+        shifted_ids = []
+        for i in range(0, len(shifted), 10):
+            answer = http.post("/invocations", json={
+                "dataframe_records": shifted[i:i + 10].to_dict("records")})
+            answer.raise_for_status()
+            shifted_ids += answer.json()["prediction_ids"]
+        console.print(f"  then {len(shifted)} rows whose {', '.join(SHIFTED)} have shifted")
+        time.sleep(0.5)
     return {"normal": (normal_since, shifted_since, normal_ids, y_val.head(100).tolist()),
             "shifted": (shifted_since, now_ms(), shifted_ids, truth)}
+
+
+def show_prediction_log() -> None:
+    store = PredictionStore()  # the artifact root the servers logged to
+    logged = store.sql("SELECT version, count(*) AS n, avg(latency_ms) AS ms FROM predictions "
+                       "GROUP BY version ORDER BY version").to_pylist()
+    shown = ", ".join(f"{row['n']} by version {row['version']}" for row in logged)
+    console.print(f"the prediction log holds {shown}, partitioned by model, version and date")
+    console.print("  try: dockyard predictions tail -n 5")
 
 
 SHIFTED = ["worst radius", "worst perimeter", "worst area", "mean concave points",
@@ -257,19 +295,6 @@ def watch(monitor, phases) -> None:
 def now_ms() -> int:
     return int(time.time() * 1000)
 
-
-def wait_ready(server: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"dockyard serve exited; see {log_path}")
-        try:
-            if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"dockyard serve did not become ready; see {log_path}")
 
 
 if __name__ == "__main__":

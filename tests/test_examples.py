@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,14 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     assert champion.source == f"runs:/{best.id}/model" and len(champion.package_digest) == 64
     assert "champion predicts" in out.stdout
     assert "/metrics counts 111 requests" in out.stdout
-    assert "the prediction log holds 401 predictions" in out.stdout
+    assert re.search(r"the prediction log holds \d+ by version 1, \d+ by version 2", out.stdout)
+    # The champion was deployed, then the challenger rolled out as a canary.
+    deployment = client.store.get_deployment("demo")
+    assert deployment.status == "stopped"
+    actions = [e.action for e in reversed(client.store.get_deployment_history("demo", 100))]
+    assert actions[0] == "create" and "canary" in actions
+    assert "promote" in actions or "rollback" in actions
+    assert "canary: version 2 takes 25% of the traffic" in out.stdout
     assert "normal traffic: accuracy" in out.stdout and "drifted: none" in out.stdout
     monitor = client.get_monitor_by_name("breast-cancer-demo")
     firing = client.list_alerts(monitor_id=monitor.id, states=("firing",))

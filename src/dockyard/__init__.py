@@ -65,12 +65,13 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
     "drift_report",
+    "spark_udf",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # ``dockyard.models`` (the package format) and ``dockyard.drift_report`` are
-    # imported on first use: they bring in numpy and pandas, which tracking
+    # ``dockyard.models`` (the package format), ``dockyard.drift_report`` and
+    # ``dockyard.spark_udf`` are imported on first use: they bring in numpy and pandas, which tracking
     # alone does not need.
     if name == "models":
         import importlib
@@ -80,4 +81,8 @@ def __getattr__(name: str) -> object:
         from dockyard.monitor.report import drift_report
 
         return drift_report
+    if name == "spark_udf":
+        from dockyard.deploy.spark import spark_udf
+
+        return spark_udf
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

@@ -245,8 +245,13 @@ def test_canary_rules() -> None:
     assert judge_canary(rollout, fine, Stats(9, 9, 1.0, 1.0)) is None  # too few to judge
     assert "error rate 50.0%" in judge_canary(rollout, fine, Stats(10, 5, 10.0, 20.0))
     assert judge_canary(rollout, Stats(100, 10, 10, 20), Stats(10, 1, 10.0, 20.0)) is None
-    assert "p99 latency 41.0 ms" in judge_canary(rollout, fine, Stats(10, 0, 10.0, 41.0))
-    assert judge_canary(rollout, Stats(100, 0, 1.0, 1.0), Stats(10, 0, 4.0, 4.9)) is None
+    fine = Stats(1000, 0, 10.0, 20.0)
+    assert judge_canary(rollout, fine, Stats(999, 0, 10.0, 41.0)) is None  # p99 needs 1,000
+    assert "p99 latency 41.0 ms" in judge_canary(rollout, fine, Stats(1000, 0, 10.0, 41.0))
+    assert judge_canary(rollout, Stats(1000, 0, 1.0, 1.0), Stats(1000, 0, 4.0, 4.9)) is None
+    p90 = rollout.model_copy(update={"max_p90_ratio": 1.5})
+    assert "p90 latency 16.0 ms" in judge_canary(p90, fine, Stats(100, 0, 16.0, 20.0))
+    assert judge_canary(p90, fine, Stats(99, 0, 16.0, 20.0)) is None
     assert next_step(Rollout(steps=[10, 50, 100]), 10) == 50
     assert next_step(Rollout(steps=[10, 50, 100]), 50) == 100
 

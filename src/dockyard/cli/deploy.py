@@ -158,9 +158,9 @@ def create(
         if value is not None:
             config[key] = value
     if (target or base.target) == "local" and "port" not in config:
-        from dockyard.deploy.local import _free_port
+        from dockyard.deploy.local import free_port
 
-        config["port"] = _free_port()
+        config["port"] = free_port()
     spec = _merge(
         base, target=target, environment=environment, description=description, config=config,
         scaling=_merge(base.scaling, min_replicas=min_replicas, max_replicas=max_replicas,

@@ -109,7 +109,9 @@ def judge_canary(rollout: Rollout, stable: Stats, canary: Stats) -> str | None:
 
     Judged once the canary answered ``rollout.min_requests`` requests: its
     error rate against the stable version's, and its p90 and p99 latency
-    against the stable version's times the allowed ratio. Latencies under
+    against the stable version's times the allowed ratio. A percentile is
+    compared only once both versions answered enough requests for it to mean
+    something (ten above it: 100 for p90, 1,000 for p99); latencies under
     ``latency_floor_ms`` never count as a regression.
     """
     if canary.requests < rollout.min_requests:
@@ -119,12 +121,11 @@ def judge_canary(rollout: Rollout, stable: Stats, canary: Stats) -> str | None:
         return (f"canary error rate {canary.error_rate:.1%} ({canary.errors} of "
                 f"{canary.requests}) exceeds the stable version's {stable.error_rate:.1%} by "
                 f"more than {rollout.max_error_rate_increase:.1%}")
-    if stable.requests < rollout.min_requests:
-        return None
-    for label, ratio, mine, theirs in (
-            ("p90", rollout.max_p90_ratio, canary.p90_ms, stable.p90_ms),
-            ("p99", rollout.max_p99_ratio, canary.p99_ms, stable.p99_ms)):
-        if ratio is None or mine is None or theirs is None:
+    for label, needed, ratio, mine, theirs in (
+            ("p90", 100, rollout.max_p90_ratio, canary.p90_ms, stable.p90_ms),
+            ("p99", 1000, rollout.max_p99_ratio, canary.p99_ms, stable.p99_ms)):
+        if ratio is None or mine is None or theirs is None \
+                or min(canary.requests, stable.requests) < needed:
             continue
         if mine > rollout.latency_floor_ms and mine > theirs * ratio:
             return (f"canary {label} latency {mine:.1f} ms is over {ratio:g} times the stable "
@@ -257,7 +258,7 @@ class Supervisor:
         """Start a model server for ``route`` and wait until it is ready."""
         import httpx
 
-        port = _free_port()
+        port = free_port()
         label = f"{route.model_name}-{route.version}"
         command = [sys.executable, "-m", "dockyard", "serve", route.uri, "--host", "127.0.0.1",
                    "--port", str(port), "--name", route.model_name, "--deployment", self.name,
@@ -358,7 +359,7 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:

@@ -90,7 +90,8 @@ class Rollout(_Entity):
     ``interval_seconds`` and at least ``min_requests`` requests; 100 promotes
     it. At every check it is rolled back when its error rate exceeds the
     stable version's by more than ``max_error_rate_increase``, or its p90 or
-    p99 latency exceeds the stable version's times the ratio (latencies under
+    p99 latency exceeds the stable version's times the ratio (once each side
+    answered 100 requests for p90, 1,000 for p99; latencies under
     ``latency_floor_ms`` never count: noise, not a regression).
     """
 
