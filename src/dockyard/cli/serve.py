@@ -38,6 +38,11 @@ def serve(
     name: str = typer.Option(None, "--name",
                              help="Name of the model in /v2/models/<name> (one model only; "
                                   "default: the registered name or the folder's name)."),
+    model_version: str = typer.Option(None, "--model-version",
+                                      help="The version a package folder is served, logged and "
+                                           "counted as (one model only; default: the first 12 "
+                                           "hex digits of its digest). Container images built "
+                                           "by dockyard build pass the registered version."),
     max_batch_size: int = typer.Option(32, "--max-batch-size", min=1,
                                        help="Most rows coalesced into one predict call."),
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0,
@@ -103,6 +108,8 @@ def serve(
     if name is not None and len(models) > 1:
         raise typer.BadParameter("--name names one model; with several, write NAME=MODEL",
                                  param_hint="--name")
+    if model_version is not None and len(models) > 1:
+        raise typer.BadParameter("--model-version versions one model", param_hint="--model-version")
     body_bytes = _bytes(max_body_size)
     specs = []
     record = None
@@ -113,7 +120,8 @@ def serve(
             chosen, target = match.groups()
         if is_model_uri(target) and record is None:
             record = client(uri)
-        specs.append(resolve_model(target, name=chosen, client=record, trust=trust or None))
+        specs.append(resolve_model(target, name=chosen, client=record, trust=trust or None,
+                                   version=model_version))
     config = ServeConfig(
         models=tuple(specs),
         max_batch_size=max_batch_size,

@@ -617,7 +617,8 @@ def _quoted(value: str) -> str:
 
 def _entrypoint(result: BuildResult) -> list[str]:
     return ["dockyard", "serve", MODEL_PATH, "--host", "0.0.0.0", "--port", str(CONTAINER_PORT),
-            "--name", result.name, *(["--trust"] if result.trust else [])]
+            "--name", result.name, "--model-version", str(result.version),
+            *(["--trust"] if result.trust else [])]
 
 
 def _dockerfile(result: BuildResult) -> str:

@@ -80,17 +80,23 @@ def resolve_model(
     name: str | None = None,
     client: Client | None = None,
     trust: bool | None = None,
+    version: str | None = None,
 ) -> ModelSpec:
     """Resolve ``target`` (a ``models:/`` or ``runs:/`` URI, or a package folder) to a spec.
 
     The name defaults to the registered model's name, else to the package
     folder's name. A registered version keeps its number; any other package
-    is versioned by its digest. Raises InvalidArgument or NotFound, naming
-    what to fix, when the target cannot be served.
+    is versioned by its digest, unless ``version`` names it (a package folder
+    built from a registered version, as in a container image). Raises
+    InvalidArgument or NotFound, naming what to fix, when the target cannot
+    be served.
     """
     from dockyard.manage.packages import is_model_uri
 
     if is_model_uri(target):
+        if version is not None:
+            raise InvalidArgument(f"{target} serves its own version; a version is given only "
+                                  "for a package folder")
         if client is None:
             from dockyard.client import Client
 
@@ -117,10 +123,18 @@ def resolve_model(
         path = path.resolve()
         default_name = path.name
         digest = package_digest(path)
-        version = digest[:12]
+        version = digest[:12] if version is None else _version_label(version)
         trusted = bool(trust)
     chosen = v.validate_model_name(name if name is not None else default_name)
     return ModelSpec(chosen, version, os.fspath(path), target, digest, trusted)
+
+
+def _version_label(version: str) -> str:
+    text = str(version)
+    if not text or len(text) > 64 or not all(c.isalnum() or c in "._-" for c in text):
+        raise InvalidArgument(f"model version {text!r:.80} is not valid: use up to 64 letters, "
+                              "digits, '.', '_' or '-' (e.g. the registered version number)")
+    return text
 
 
 class HostedModel:

@@ -54,10 +54,19 @@ def run(
         "proxy_headers": False,  # nothing reads the client's address
     }
     if workers == 1:
+        import signal
+
         from dockyard.serve.app import ServeApp
 
         server = uvicorn.Server(uvicorn.Config(ServeApp(config), **options))
-        server.run()
+        # uvicorn turns SIGTERM and SIGINT into a graceful stop, then raises the signal again
+        # once stopped; a handler that ignores that second one lets this function return 0.
+        previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            server.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return 0 if server.started else 1
     os.environ[CONFIG_ENV] = config.to_json()
     made = None
