@@ -104,7 +104,6 @@ def test_kserve_needs_a_location_a_cluster_can_read(record: Client, tmp_path: Pa
 @pytest.mark.parametrize(("args", "message"), [
     (["deploy", "models:/churn/1", "--name", "Churn!"], "deployment name"),
     (["deploy", "models:/churn/7", "--name", "churn"], "version 7"),
-    (["deploy", "models:/churn/1", "--name", "churn", "--canary", "10"], "no deployment"),
     (["deploy", "models:/churn/1", "--name", "churn", "--dry-run"], "--target kubernetes"),
     (["deploy", "models:/churn/1", "--name", "churn", "--target", "kubernetes"], "-o"),
     (["deploy", "models:/churn/1", "--name", "churn", "--steps", "50,10"], "steps"),

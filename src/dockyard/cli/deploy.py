@@ -82,7 +82,8 @@ def create(
                                     help=f"{', '.join(ENVIRONMENTS)} (default: dev)."),
     canary: int = typer.Option(None, "--canary", min=1, max=99,
                                help="Roll the model out as a canary taking this percent of the "
-                                    "traffic of the existing deployment."),
+                                    "existing deployment's traffic (a new deployment serves it "
+                                    "as its stable version)."),
     shadow: bool = typer.Option(False, "--shadow",
                                 help="Mirror the existing deployment's traffic to the model; "
                                      "its answers are recorded, not returned."),
@@ -148,8 +149,10 @@ def create(
     except NotFound:
         current = None
     if current is None and (canary is not None or shadow):
-        raise InvalidArgument(f"there is no deployment {name!r} yet to roll a canary or shadow "
-                              "out on; deploy its stable version first")
+        err_console.print(f"there is no deployment {escape(name)} yet to roll a "
+                          f"{'shadow' if shadow else 'canary'} out on: "
+                          f"{escape(model)} becomes its stable version")
+        canary, shadow = None, False
     base = current.spec() if current is not None else DeploymentSpec(
         name=name, routes=[ops.resolve_route(c, model)])
     config = dict(base.config)
