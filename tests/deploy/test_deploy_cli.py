@@ -151,3 +151,21 @@ def test_sla_checks_and_request_bodies() -> None:
         {"name": "x", "shape": [2], "datatype": "FP64", "data": [1.5, 2.0]},
         {"name": "city", "shape": [2], "datatype": "BYTES", "data": ["Oslo", "Lima"]}]}
     assert v2_request(np.ones((2, 3), dtype=np.int64))["inputs"][0]["shape"] == [2, 3]
+
+
+def test_deploy_can_set_up_a_monitor(record: Client, tmp_path: Path) -> None:
+    import pandas as pd
+
+    reference = tmp_path / "reference.parquet"
+    frame = pd.DataFrame(np.random.default_rng(1).normal(size=(200, 3)), columns=["a", "b", "c"])
+    frame.to_parquet(reference)
+    args = ["deploy", "models:/churn/1", "--name", "churn", "--target", "kubernetes", "-o",
+            str(tmp_path / "k8s"), "--storage-uri", "s3://m/{name}/{version}",
+            "--monitor-reference", str(reference)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    monitor = record.get_monitor_by_name("churn")
+    assert (monitor.model_name, monitor.deployment) == ("churn", "churn")
+    assert monitor.reference and monitor.rules
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "exists already" in again.output

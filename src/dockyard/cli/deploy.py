@@ -126,6 +126,15 @@ def create(
                                          "the artifact store, when that is s3:// or alike)."),
     namespace: str = typer.Option(None, "--namespace", help="kubernetes: the namespace."),
     description: str = typer.Option(None, "--description", help="What the deployment is for."),
+    monitor_reference: Path = typer.Option(
+        None, "--monitor-reference",
+        help="Watch the deployment: a monitor named after it, with default rules, profiled "
+             "against this reference (Parquet or CSV, e.g. the training data)."),
+    monitor_target: str = typer.Option(None, "--monitor-target",
+                                       help="The reference's label column (with "
+                                            "--monitor-reference: quality rules too)."),
+    monitor_prediction: str = typer.Option(None, "--monitor-prediction",
+                                           help="The reference's prediction column."),
     message: str = MessageOption,
     wait: bool = WaitOption,
     timeout: float = TimeoutOption,
@@ -195,6 +204,8 @@ def create(
                 deployment = ops.update(c, name, model, message=message)
     err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
                       f"{escape(', '.join(_routes(deployment)))}")
+    if monitor_reference is not None:
+        _watch(c, deployment, monitor_reference, monitor_target, monitor_prediction)
     if deployment.target == "kubernetes":
         _write_manifests(c, deployment, output, kind=kind, image=image,
                          storage_uri=storage_uri)
@@ -204,6 +215,28 @@ def create(
     err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
                       f"{escape(', '.join(_routes(deployment)))}")
     _hand_over(c, deployment, wait=wait, timeout=timeout)
+
+
+def _watch(c: Any, deployment: Deployment, reference: Path, target: str | None,
+           prediction: str | None) -> None:
+    """A monitor of the deployment, named after it, unless it has one already."""
+    from dockyard.entities.monitoring import TASKS, MonitorSpec
+    from dockyard.monitor.monitors import create_monitor
+
+    try:
+        c.get_monitor_by_name(deployment.name)
+        err_console.print(f"monitor {escape(deployment.name)} exists already; it stays as it is")
+        return
+    except NotFound:
+        pass
+    stable = deployment.route("stable")
+    assert stable is not None
+    task = c.store.get_registered_model(stable.model_name).task
+    spec = MonitorSpec(name=deployment.name, model_name=stable.model_name,
+                       deployment=deployment.name, task=task if task in TASKS else None)
+    monitor = create_monitor(c, spec, reference, target=target, prediction=prediction)
+    err_console.print(f"monitor [bold]{escape(monitor.name)}[/] watches the deployment with "
+                      f"{len(monitor.rules)} rules: dockyard monitor show {monitor.name}")
 
 
 def _planned_routes(c: Any, current: Deployment | None, model: str, canary: int | None,
