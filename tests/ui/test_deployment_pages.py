@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from playwright.sync_api import Page, expect
 from sklearn.linear_model import LinearRegression
 
 import dockyard
@@ -17,6 +18,7 @@ from dockyard.client import Client
 from dockyard.deploy import deployments as ops
 from dockyard.entities.deployment import DeploymentSpec, Route
 from dockyard.entities.monitoring import MonitorSpec
+from tests.services.browser import screenshot
 from tests.services.server import ServerProcess
 
 
@@ -111,3 +113,28 @@ def test_lineage_goes_down_to_deployments_and_monitors(
     assert "deployment:churn-prod" in first and "deployment:churn-dev" not in first
     page = http.get("/models/churn/versions/2").text
     assert 'href="/deployments/churn-prod"' in page and 'href="/monitoring/churn-prod-watch"' in page
+
+
+@pytest.mark.browser
+def test_deployments_in_the_browser(page: Page, served: tuple[Client, httpx.Client]) -> None:
+    url = str(served[1].base_url).rstrip("/")
+    page.goto(f"{url}/experiments")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Deployments").click()
+    expect(page.locator('nav a[aria-current="page"]')).to_have_text("Deployments")
+    rows = page.locator("#deployments-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1).locator(".traffic span")).to_have_text(["80%", "20%"])
+    width = rows.nth(1).locator(".traffic .canary").bounding_box()
+    total = rows.nth(1).locator(".traffic").bounding_box()
+    assert width and total and 0.1 < width["width"] / total["width"] < 0.3
+    screenshot(page, "deployments")
+    page.locator("#deployment-filters select").select_option("prod")
+    page.locator("#deployment-filters button").click()
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link", name="churn-prod").click()
+    expect(page.locator("h1")).to_contain_text("churn-prod")
+    expect(page.locator("#routes-table tbody tr")).to_have_count(2)
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("canary churn/2 at 20%")
+    screenshot(page, "deployment")
+    page.locator("#routes-table").get_by_role("link", name="churn v2").click()
+    expect(page.locator("h1")).to_contain_text("churn")
