@@ -124,57 +124,70 @@ def local_deployment(record: dict[str, Any], canary: bool = False) -> Iterator[s
         client.close()
 
 
-RAY_PEER = '''
-import numpy as np
-import joblib
-from ray import serve
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-
-
-@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0.1})
-class LogReg:
-    def __init__(self, path: str) -> None:
-        self.model = joblib.load(path)
-
-    async def __call__(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        first = body["inputs"][0]
-        rows = np.asarray(first["data"], dtype=np.float64).reshape(first["shape"])
-        predicted = self.model.predict(rows)
-        return JSONResponse({"model_name": "logreg", "outputs": [{
-            "name": "predict", "shape": [len(predicted)], "datatype": "INT64",
-            "data": predicted.tolist()}]})
-'''
-
-
 @contextmanager
 def ray_head(tmp: Path) -> Iterator[dict[str, Any]]:
+    """A one-node Ray cluster on loopback (its own process group, stopped on exit)."""
+    import signal
+
     port, serve_port = free_port(), free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    ray = str(Path(sys.executable).parent / "ray")
-    subprocess.run([ray, "start", "--head", f"--node-ip-address={LOOPBACK}", f"--port={port}",
-                    "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                    f"--temp-dir={tmp / 'ray'}"], check=True, env=env, capture_output=True)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent),
+                                                       os.environ.get("PYTHONPATH")]))}
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    log = tmp / "ray.log"
+    with log.open("wb") as out:
+        head = subprocess.Popen(
+            [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+             f"--node-ip-address={LOOPBACK}", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp / 'ray'}"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        deadline = time.monotonic() + 120
+        while b"Ray runtime started" not in log.read_bytes():
+            if head.poll() is not None or time.monotonic() > deadline:
+                raise PointFailed(f"the Ray head did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
         yield {"address": f"{LOOPBACK}:{port}", "serve_port": serve_port}
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @contextmanager
 def ray_peer(record: dict[str, Any], head: dict[str, Any]) -> Iterator[str]:
+    """The peer: a plain Ray Serve deployment that parses the same request and predicts."""
     import ray
     from ray import serve
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
-    (record["tmp"] / "ray_peer.py").write_text(RAY_PEER)
-    sys.path.insert(0, str(record["tmp"]))
-    import ray_peer as peer  # type: ignore[import-not-found]
+    @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0.5})
+    class LogReg:
+        def __init__(self, path: str) -> None:
+            import joblib
+
+            self.model = joblib.load(path)
+
+        async def __call__(self, request: Request) -> JSONResponse:
+            body = await request.json()
+            first = body["inputs"][0]
+            rows = np.asarray(first["data"], dtype=np.float64).reshape(first["shape"])
+            predicted = self.model.predict(rows)
+            return JSONResponse({"model_name": MODEL, "outputs": [{
+                "name": "predict", "shape": [len(predicted)], "datatype": "INT64",
+                "data": predicted.tolist()}]})
 
     ray.init(address=head["address"], logging_level="ERROR")
     serve.start(http_options={"host": LOOPBACK, "port": head["serve_port"]})
     try:
-        serve.run(peer.LogReg.bind(str(record["joblib"])), name="peer", route_prefix="/peer")
+        serve.run(LogReg.bind(str(record["joblib"])), name="peer", route_prefix="/peer")
         yield f"http://{LOOPBACK}:{head['serve_port']}/peer"
     finally:
         serve.delete("peer")
@@ -186,13 +199,14 @@ def dockyard_on_ray(record: dict[str, Any], head: dict[str, Any]) -> Iterator[st
     from dockyard.client import Client
     from dockyard.deploy import deployments as ops
     from dockyard.deploy.ray_serve import RayServeTarget
-    from dockyard.entities.deployment import DeploymentSpec, Route, Scaling
+    from dockyard.entities.deployment import DeploymentSpec, Resources, Route, Scaling
 
     os.environ.update(record["env"])
     client = Client()
     spec = DeploymentSpec(name="bench-ray", target="ray",
                           routes=[Route(model_name=MODEL, version="1")],
                           scaling=Scaling(min_replicas=1, max_replicas=1),
+                          resources=Resources(cpu="500m"),
                           config={"address": head["address"],
                                   "http_port": head["serve_port"]})
     target = RayServeTarget(client, head["address"])
