@@ -168,7 +168,8 @@ def ray_peer(record: dict[str, Any], head: dict[str, Any]) -> Iterator[str]:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0.5})
+    @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0.5},
+                      max_ongoing_requests=32)
     class LogReg:
         def __init__(self, path: str) -> None:
             import joblib
@@ -184,8 +185,10 @@ def ray_peer(record: dict[str, Any], head: dict[str, Any]) -> Iterator[str]:
                 "name": "predict", "shape": [len(predicted)], "datatype": "INT64",
                 "data": predicted.tolist()}]})
 
-    ray.init(address=head["address"], logging_level="ERROR")
-    serve.start(http_options={"host": LOOPBACK, "port": head["serve_port"]})
+    ray.init(address=head["address"], logging_level="ERROR", log_to_driver=False)
+    # Per-request access logs cost Ray Serve more than the prediction: off, as for Dockyard.
+    serve.start(http_options={"host": LOOPBACK, "port": head["serve_port"]},
+                logging_config={"enable_access_log": False, "log_level": "WARNING"})
     try:
         serve.run(LogReg.bind(str(record["joblib"])), name="peer", route_prefix="/peer")
         yield f"http://{LOOPBACK}:{head['serve_port']}/peer"
@@ -207,8 +210,8 @@ def dockyard_on_ray(record: dict[str, Any], head: dict[str, Any]) -> Iterator[st
                           routes=[Route(model_name=MODEL, version="1")],
                           scaling=Scaling(min_replicas=1, max_replicas=1),
                           resources=Resources(cpu="500m"),
-                          config={"address": head["address"],
-                                  "http_port": head["serve_port"]})
+                          config={"address": head["address"], "http_port": head["serve_port"],
+                                  "max_ongoing_requests": 32})
     target = RayServeTarget(client, head["address"])
     try:
         endpoint = target.apply(ops.deploy(client, spec))

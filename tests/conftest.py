@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.services.postgres",
     "tests.services.s3",
     "tests.services.server",
+    "tests.services.spark",
 ]
 
 from collections.abc import Iterator

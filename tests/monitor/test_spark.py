@@ -4,12 +4,11 @@ real local Spark (Java 17, ``local[2]``, bound to loopback)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import SparkSession, functions
+from pyspark.sql import functions
 
 from dockyard.errors import InvalidArgument, MissingExtra
 from dockyard.monitor import profile as profiles
@@ -50,28 +49,6 @@ def table(n: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
         "city": np.char.add("city-", rng.integers(0, 200, size=n).astype(str)).astype(object),
         "paid": paid,
     })
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PYSPARK_PYTHON", sys.executable)  # the workers import dockyard
-        env.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-        session = (
-            SparkSession.builder.master("local[2]").appName("dockyard-tests")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.memory", "512m")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate())
-        session.sparkContext.setLogLevel("ERROR")
-        try:
-            yield session
-        finally:
-            session.stop()
 
 
 @pytest.fixture(scope="session")

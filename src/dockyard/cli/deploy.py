@@ -202,8 +202,6 @@ def create(
             new = ops.resolve_route(c, model)
             if deployment.versions() != [f"{new.model_name}/{new.version}"]:
                 deployment = ops.update(c, name, model, message=message)
-    err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
-                      f"{escape(', '.join(_routes(deployment)))}")
     if monitor_reference is not None:
         _watch(c, deployment, monitor_reference, monitor_target, monitor_prediction)
     if deployment.target == "kubernetes":
@@ -212,9 +210,7 @@ def create(
         c.store.set_deployment_status(name, "pending", f"apply the manifests in {output} with "
                                                        "kubectl")
         return
-    err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
-                      f"{escape(', '.join(_routes(deployment)))}")
-    _hand_over(c, deployment, wait=wait, timeout=timeout)
+    _changed(c, deployment, "serving", wait=wait, timeout=timeout)
 
 
 def _watch(c: Any, deployment: Deployment, reference: Path, target: str | None,
@@ -259,6 +255,13 @@ def _routes(deployment: Deployment) -> list[str]:
     return [f"{r.model_name}/{r.version} {r.role}"
             + (f" {r.weight}%" if r.role != "shadow" and r.weight != 100 else "")
             for r in deployment.routes]
+
+
+def _changed(c: Any, deployment: Deployment, what: str, *, wait: bool, timeout: float) -> None:
+    """Say what the deployment serves now, and give it to its target."""
+    err_console.print(f"deployment [bold]{escape(deployment.name)}[/] revision "
+                      f"{deployment.revision}, {what}: {escape(', '.join(_routes(deployment)))}")
+    _hand_over(c, deployment, wait=wait, timeout=timeout)
 
 
 def _hand_over(c: Any, deployment: Deployment, *, wait: bool, timeout: float) -> None:
@@ -352,9 +355,7 @@ def update(
         deployment = ops.shadow(c, name, model, message=message)
     else:
         deployment = ops.update(c, name, model, message=message)
-    err_console.print(f"deployment [bold]{escape(name)}[/] revision {deployment.revision}: "
-                      f"{escape(', '.join(_routes(deployment)))}")
-    _hand_over(c, deployment, wait=wait, timeout=timeout)
+    _changed(c, deployment, "serving", wait=wait, timeout=timeout)
 
 
 @app.command("promote")
@@ -366,9 +367,7 @@ def promote(name: str = typer.Argument(..., help="The deployment."),
     from dockyard.deploy import deployments as ops
 
     c = client(uri)
-    deployment = ops.promote(c, name, message=message)
-    err_console.print(f"promoted: {escape(', '.join(_routes(deployment)))}")
-    _hand_over(c, deployment, wait=wait, timeout=timeout)
+    _changed(c, ops.promote(c, name, message=message), "promoted", wait=wait, timeout=timeout)
 
 
 @app.command("rollback")
@@ -380,9 +379,8 @@ def rollback(name: str = typer.Argument(..., help="The deployment."),
     from dockyard.deploy import deployments as ops
 
     c = client(uri)
-    deployment = ops.rollback(c, name, message=message)
-    err_console.print(f"rolled back: {escape(', '.join(_routes(deployment)))}")
-    _hand_over(c, deployment, wait=wait, timeout=timeout)
+    _changed(c, ops.rollback(c, name, message=message), "rolled back", wait=wait,
+             timeout=timeout)
 
 
 @app.command("status")
