@@ -39,7 +39,8 @@ def model_server(tmp_path: Path) -> Iterator[ServeProcess]:
     models.save(Doubler(), tmp_path / "doubler",
                 input_example=pd.DataFrame({"x": [1.0, 2.0]}))
     server = ServeProcess(tmp_path, str(tmp_path / "doubler"), "--name", "doubler",
-                          "--no-access-log", "--rotate-seconds", "0.2",
+                          "--deployment", "doubler-prod", "--no-access-log",
+                          "--rotate-seconds", "0.2",
                           "--flush-interval", "0.05")
     server.wait_ready()
     yield server
@@ -109,11 +110,17 @@ def test_error_rates_come_from_prometheus(tmp_path: Path, model_server, promethe
     assert health["client_error_rate"] == pytest.approx(2 / 30, abs=0.03)
     quiet = serving_health(prometheus.url, "doubler", None, start - 600_000, start - 300_000)
     assert quiet["requests"] == 0 and quiet["error_rate"] is None
+    # The servers of one deployment, by its label.
+    mine = serving_health(prometheus.url, "doubler", None, start, end, "doubler-prod")
+    assert mine == health
+    other = serving_health(prometheus.url, "doubler", None, start, end, "doubler-staging")
+    assert other["requests"] == 0
 
     # and through a monitor, which reads DOCKYARD_PROMETHEUS_URL
     monkeypatch.setenv("DOCKYARD_PROMETHEUS_URL", prometheus.url)
     client = Client()
     monitor = create_monitor(client, MonitorSpec(name="doubler", model_name="doubler",
+                                                 deployment="doubler-prod",
                                                  interval_seconds=0, min_rows=1),
                              pd.DataFrame({"x": np.linspace(0, 2, 200)}))
     done = run_monitor(client, monitor, since=start, until=end)

@@ -274,7 +274,8 @@ def _health(url: str | None, monitor: Monitor, start: int,
     if url is None or end <= start:
         return None
     try:
-        return serving_health(url, monitor.model_name, monitor.model_version, start, end)
+        return serving_health(url, monitor.model_name, monitor.model_version, start, end,
+                              monitor.deployment)
     except DockyardError as exc:
         log.warning("monitor %s: %s", monitor.name, exc.message)
         return f"error: {exc.message}"

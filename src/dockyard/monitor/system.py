@@ -2,7 +2,8 @@
 
 The prediction log holds answered predictions only, so failed requests are
 counted where they happen: ``dockyard serve`` exports
-``dockyard_serve_requests_total`` by model, version and status code, and a
+``dockyard_serve_requests_total`` by model, version (and deployment) and
+status code, and a
 Prometheus that scrapes the servers (``DOCKYARD_PROMETHEUS_URL``) adds them
 up over a window with ``increase(...[window] @ end)``. Every server of the
 model version counts, across replicas and restarts. ``increase`` extrapolates
@@ -25,21 +26,27 @@ __all__ = ["serving_health"]
 _TIMEOUT = 10.0
 
 
-def _selector(model: str, version: str | None, status: str | None) -> str:
+def _selector(model: str, version: str | None, status: str | None,
+              deployment: str | None = None) -> str:
     def quote(value: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     labels = [f"model={quote(model)}"]
     if version is not None:
         labels.append(f"version={quote(version)}")
+    if deployment is not None:
+        labels.append(f"deployment={quote(deployment)}")
     if status is not None:
         labels.append(f"status=~{quote(status)}")
     return "{" + ",".join(labels) + "}"
 
 
 def serving_health(url: str, model: str, version: str | None, start: int,
-                   end: int) -> dict[str, float | None]:
+                   end: int, deployment: str | None = None) -> dict[str, float | None]:
     """Requests, ``error_rate`` and ``client_error_rate`` of ``[start, end)`` (ms).
+
+    ``deployment`` counts only the servers of that deployment (``dockyard
+    serve --deployment``, which the local and Kubernetes targets pass).
 
     Rates are None when there were no requests. Raises StoreError naming the
     Prometheus and what it said when it cannot answer.
@@ -50,7 +57,7 @@ def serving_health(url: str, model: str, version: str | None, start: int,
     with httpx.Client(base_url=url.rstrip("/"), timeout=_TIMEOUT) as http:
         for name, status in (("requests", None), ("errors", "5.."), ("client_errors", "4..")):
             query = (f"sum(increase(dockyard_serve_requests_total"
-                     f"{_selector(model, version, status)}[{seconds}s] @ {at:.3f}))")
+                     f"{_selector(model, version, status, deployment)}[{seconds}s] @ {at:.3f}))")
             try:
                 answer = http.get("/api/v1/query", params={"query": query, "time": at})
             except httpx.HTTPError as exc:

@@ -210,7 +210,7 @@ class ServeApp:
         # a short switch interval hands the GIL back to the event loop within a fraction
         # of a millisecond instead of 5 ms, which keeps the tail latency flat meanwhile.
         sys.setswitchinterval(_SWITCH_INTERVAL)
-        self.metrics = metrics = ServerMetrics()
+        self.metrics = metrics = ServerMetrics(deployment=config.deployment)
         for spec in config.models:
             hosted = HostedModel(
                 spec,

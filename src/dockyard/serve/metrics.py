@@ -120,7 +120,8 @@ class ServerMetrics:
     this instance's own.
     """
 
-    def __init__(self, *, namespace: str = "dockyard", multiprocess_dir: str | None = None) -> None:
+    def __init__(self, *, namespace: str = "dockyard", multiprocess_dir: str | None = None,
+                 deployment: str | None = None) -> None:
         directory = multiprocess_dir if multiprocess_dir is not None else os.environ.get(_ENV)
         self.multiprocess = bool(directory)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -148,14 +149,18 @@ class ServerMetrics:
             target = self.registry
         ns = f"{namespace}_serve" if namespace else "serve"
         model = ("model", "version")
+        # A server of a deployment labels its requests with it, so that error rates can be
+        # told apart per deployment of one version.
+        self._deployment = () if deployment is None else (deployment,)
+        per_request = (*model, *(("deployment",) if deployment is not None else ()), "protocol")
 
         self.requests = Counter(
             "requests", "Requests answered, by status code.",
-            (*model, "protocol", "status"), namespace=ns, registry=target,
+            (*per_request, "status"), namespace=ns, registry=target,
         )  # fmt: skip
         self.request_duration = Histogram(
             "request_duration_seconds", "Time from request received to response ready.",
-            (*model, "protocol"), namespace=ns, buckets=LATENCY_BUCKETS, registry=target,
+            per_request, namespace=ns, buckets=LATENCY_BUCKETS, registry=target,
         )  # fmt: skip
         self.batch_rows = Histogram(
             "batch_rows", "Rows per predict call.",
@@ -211,9 +216,10 @@ class ServerMetrics:
         key = (model, version, protocol, status)
         children = self._request_children.get(key)
         if children is None:
+            labels = (model, version, *self._deployment, protocol)
             children = self._request_children[key] = (
-                self.requests.labels(model, version, protocol, str(status)),
-                self.request_duration.labels(model, version, protocol),
+                self.requests.labels(*labels, str(status)),
+                self.request_duration.labels(*labels),
             )
         children[0].inc()
         children[1].observe(seconds)
