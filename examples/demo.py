@@ -174,8 +174,8 @@ def canary(client: dockyard.Client, url: str, x_val) -> None:
             if now.route("canary") is None and now.observed_revision == now.revision:
                 break
     for event in reversed(client.store.get_deployment_history(DEPLOYMENT, 50)):
-        if event.action in ("canary", "promote", "rollback") and event.revision > \
-                deployment.revision - 1:
+        if event.action in ("canary", "promote", "rollback") and event.revision >= \
+                deployment.revision:
             console.print(f"  {event.action}: {event.message}")
     console.print(f"  now serving: {', '.join(client.store.get_deployment(DEPLOYMENT).versions())}")
     console.print(f"  try: dockyard deploy history {DEPLOYMENT}")

@@ -85,6 +85,17 @@ class DeploymentStoreContract:
             "steps end": spec(rollout=Rollout(steps=[10, 50])),
             "sla": spec(sla=Sla(p99_ms=-1)),
             "cpu": spec(resources={"cpu": "lots"}),
+            "two canaries": spec(routes=[
+                Route(model_name=model, version="1", weight=80),
+                Route(model_name=model, version="2", weight=10, role="canary"),
+                Route(model_name=model, version="3", weight=10, role="canary")]),
+            "idle canary": spec(routes=[one, Route(model_name=model, version="2", weight=0,
+                                                   role="canary")]),
+            "version": spec(routes=[Route(model_name=model, version="ä")]),
+            "port": spec(config={"port": "abc"}),
+            "huge": spec(config={"n": 10**20}),
+            "gpu": spec(resources={"gpu": 10**20}),
+            "min_requests": spec(rollout=Rollout(min_requests=10**20)),
         }
         assert_each_raises(InvalidArgument, {
             label: (lambda s=s: store.create_deployment(s)) for label, s in bad.items()})
@@ -106,7 +117,7 @@ class DeploymentStoreContract:
         assert scaled.revision == 3 and scaled.previous_routes == []
         promoted = store.update_deployment(_with(scaled.spec(), routes=[
             Route(model_name=model, version="2")]), action="promote")
-        assert promoted.previous_routes == routes
+        assert promoted.previous_routes == [Route(model_name=model, version="1")]
         history = store.get_deployment_history(made.name)
         assert [e.action for e in history] == ["promote", "update", "canary", "create"]
         assert [e.revision for e in history] == [4, 3, 2, 1]
@@ -115,6 +126,17 @@ class DeploymentStoreContract:
         assert history[2].after == {"routes": [r.model_dump() for r in routes]}
         assert history[1].after == {"scaling": Scaling(max_replicas=4).model_dump()}
         assert store.get_deployment_history(made.name, max_results=1) == history[:1]
+
+    def test_an_unchanged_spec_writes_nothing(self, store: MetadataStore) -> None:
+        made = store.create_deployment(spec())
+        assert store.update_deployment(made.spec()) == made
+        assert len(store.get_deployment_history(made.name)) == 1
+
+    def test_a_new_revision_clears_a_failure(self, store: MetadataStore) -> None:
+        made = store.create_deployment(spec())
+        store.set_deployment_status(made.name, "failed", "revision 1: cannot start")
+        fixed = store.update_deployment(_with(made.spec(), description="fixed"))
+        assert (fixed.status, fixed.message, fixed.revision) == ("pending", "", 2)
 
     def test_stale_revision_is_a_conflict(self, store: MetadataStore) -> None:
         made = store.create_deployment(spec())

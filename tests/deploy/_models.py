@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -34,3 +35,15 @@ class Broken(PythonModel):
         if len(data) == 1 and data[0, 0] == 0.5:  # the input example: warm-up passes
             return data.sum(axis=1)
         raise RuntimeError("this release is broken")
+
+
+class Unready(Scaled):
+    """Fails to load where ``DOCKYARD_TEST_UNREADY`` is set (the model servers of a test,
+    not the test that logs it): a server of it never becomes ready."""
+
+    def __init__(self) -> None:
+        super().__init__(5.0)
+
+    def load_context(self, context: Any) -> None:
+        if os.environ.get("DOCKYARD_TEST_UNREADY"):
+            raise RuntimeError("this release cannot even load")

@@ -86,6 +86,16 @@ def test_kubernetes_deploy_records_it_and_renders_a_canary(record: Client,
     predictor = next(o for o in objects if o["kind"] == "InferenceService")["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 10
     assert predictor["model"]["storageUri"] == "s3://models/churn/2"
+    # Changes are rendered again for kubectl.
+    promoted = runner.invoke(app, ["deploy", "promote", "churn"])
+    assert promoted.exit_code == 0 and "dockyard deploy render churn" in promoted.output
+    rendered = runner.invoke(app, ["deploy", "render", "churn", "-o", str(out),
+                                   "--storage-uri", "s3://models/{name}/{version}"])
+    assert rendered.exit_code == 0, rendered.output
+    predictor = next(o for o in _objects(out) if o["kind"] == "InferenceService")["spec"][
+        "predictor"]
+    assert "canaryTrafficPercent" not in predictor
+    assert predictor["model"]["storageUri"] == "s3://models/churn/2"
     plain = runner.invoke(app, ["deploy", "models:/churn/1", "--name", "churn", "--target",
                                 "kubernetes", "--dry-run", "--kind", "plain", "-o",
                                 str(tmp_path / "plain")])
@@ -108,13 +118,24 @@ def test_kserve_needs_a_location_a_cluster_can_read(record: Client, tmp_path: Pa
     (["deploy", "models:/churn/1", "--name", "churn", "--target", "kubernetes"], "-o"),
     (["deploy", "models:/churn/1", "--name", "churn", "--steps", "50,10"], "steps"),
     (["deploy", "rollback", "nope"], "no deployment is named 'nope'"),
+    (["deploy", "models:/churn/1", "--name", "churn", "--target", "ray"], "address"),
+    (["deploy", "models:/churn/1", "--name", "churn", "--target", "kubernetes", "-o", "k8s",
+      "--kind", "helm"], "kserve, plain"),
+    (["deploy", "models:/churn/1", "--name", "churn", "--monitor-reference", "nope.parquet"],
+     "is not a file"),
+    (["deploy", "render", "nope", "-o", "k8s"], "no deployment is named 'nope'"),
+    (["loadtest", "--url", "127.0.0.1:8080/infer", "--data", "x.json"], "not an http"),
     (["loadtest", "churn", "--duration", "soon"], "not a duration"),
     (["loadtest"], "name a deployment"),
 ])
-def test_bad_input_is_refused_clearly(record: Client, args: list[str], message: str) -> None:
+def test_bad_input_is_refused_clearly(record: Client, args: list[str], message: str,
+                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.json").write_text("{}")
     result = runner.invoke(app, args)
     assert result.exit_code != 0
     assert message in " ".join(result.output.split()), result.output
+    assert record.store.list_deployments() == []  # nothing was written
 
 
 def test_loadtest_reports_and_checks_the_sla(record: Client) -> None:

@@ -28,7 +28,7 @@ from dockyard.deploy.local import LocalTarget, judge_canary, next_step, supervis
 from dockyard.deploy.router import Stats
 from dockyard.entities.deployment import DeploymentSpec, Rollout, Route
 from dockyard.errors import InvalidState
-from tests.deploy._models import Broken, Scaled
+from tests.deploy._models import Broken, Scaled, Unready
 from tests.services.server import free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -38,16 +38,18 @@ EXAMPLE = np.array([[0.5, 1.0, 2.0]])
 
 @pytest.fixture
 def record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    """A store with model ``churn``: versions 1 (x1), 2 (x2), 3 (broken) and 4 (x4)."""
+    """A store with model ``churn``: versions 1 (x1), 2 (x2), 3 (broken), 4 (x4) and 5 (never
+    ready)."""
     monkeypatch.setenv("DOCKYARD_URI", f"sqlite:///{tmp_path}/record.db")
     monkeypatch.setenv("DOCKYARD_ARTIFACTS", str(tmp_path / "artifacts"))
     # The model servers import the test models by reference.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
         str(ROOT), os.environ.get("PYTHONPATH")])))
-    for model in (Scaled(1.0), Scaled(2.0), Broken(), Scaled(4.0)):
+    for model in (Scaled(1.0), Scaled(2.0), Broken(), Scaled(4.0), Unready()):
         with dockyard.start_run():
             info = dockyard.log_model(model, "model", input_example=EXAMPLE)
         dockyard.register_model(info.uri, "churn")
+    monkeypatch.setenv("DOCKYARD_TEST_UNREADY", "1")  # version 5's servers fail to load it
     client = Client()
     yield client
     for deployment in client.store.list_deployments():
@@ -167,6 +169,11 @@ def test_canary_steps_forward_and_is_promoted(record: Client) -> None:
                                                min_requests=5))
     with Load(endpoint, threads=3):
         ops.canary(record, "churn", "models:/churn/4")
+        ops.wait_until_ready(record, "churn", timeout=120)
+        pinned = httpx.post(f"{endpoint}/v2/models/churn/versions/4/infer", json={"inputs": [
+            {"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 1.0, 1.0]}]})
+        assert pinned.headers["x-dockyard-version"] == "churn/4"
+        assert pinned.json()["outputs"][0]["data"] == [12.0]
         _until(lambda: [r.version for r in record.store.get_deployment("churn").routes] == ["4"],
                90, "the promotion")
     history = record.store.get_deployment_history("churn", 100)
@@ -201,18 +208,50 @@ def test_shadow_gets_a_copy_and_never_answers(record: Client) -> None:
 
 def test_a_dead_model_server_is_restarted(record: Client) -> None:
     endpoint = _deploy(record)
-    folder = Path(os.environ["DOCKYARD_HOME"]) / "deployments" / "churn"
+    # A revision that cannot start fails; the old version keeps serving ...
+    ops.update(record, "churn", "models:/churn/5")
+    with pytest.raises(ops.DeploymentFailed, match="revision 2: the server of churn/5 exited"):
+        ops.wait_until_ready(record, "churn", timeout=120)
+    assert _infer(endpoint) == ("churn/1", 3.0)
+    # ... and is still supervised: its server is restarted when it dies.
     supervisor = supervisor_pid("churn")
     assert supervisor is not None
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     assert len(children) == 1
     os.kill(int(children[0]), signal.SIGKILL)
     _until(lambda: record.store.get_deployment("churn").status == "degraded", 30, "degraded")
-    ops.wait_until_ready(record, "churn", timeout=120)
+    _until(lambda: record.store.get_deployment("churn").status == "healthy", 120, "healthy")
     assert _infer(endpoint) == ("churn/1", 3.0)
-    assert "churn/1 is ready" in (folder / "supervisor.log").read_text()
     events = [e.message for e in record.store.get_deployment_history("churn")]
     assert any("exited (-9); restarting it" in m for m in events)
+    # A new revision after a failure is waited for, not failed at once.
+    ops.update(record, "churn", "models:/churn/2")
+    assert ops.wait_until_ready(record, "churn", timeout=120).versions() == ["churn/2"]
+    assert _infer(endpoint) == ("churn/2", 6.0)
+
+
+def test_one_supervisor_per_deployment(record: Client) -> None:
+    spec = DeploymentSpec(name="churn", routes=[Route(model_name="churn", version="1")],
+                          config={"port": free_port()})
+    deployment = ops.deploy(record, spec)
+    target = LocalTarget(record)
+    first, second = target.apply(deployment), target.apply(deployment)  # before either is up
+    assert first != second
+    ops.wait_until_ready(record, "churn", timeout=120)
+    winner = supervisor_pid("churn")
+    assert winner in (first, second)
+    loser = second if winner == first else first
+
+    def gone() -> bool:
+        try:
+            os.kill(loser, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _until(gone, 30, "the second supervisor to leave")
+    time.sleep(0.5)
+    assert record.store.get_deployment("churn").status == "healthy"
 
 
 def test_cli_deploy_wait_and_inventory(record: Client) -> None:

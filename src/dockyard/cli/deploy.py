@@ -23,8 +23,9 @@ from dockyard.entities.deployment import (
     TARGETS,
     Deployment,
     DeploymentSpec,
+    check_deployment_spec,
 )
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 
 class _DeployGroup(TyperGroup):
@@ -169,10 +170,10 @@ def create(
                        ("namespace", namespace)):
         if value is not None:
             config[key] = value
-    if (target or base.target) == "local" and "port" not in config:
+    if current is None and (target or base.target) == "local" and "port" not in config:
         from dockyard.deploy.local import free_port
 
-        config["port"] = free_port()
+        config["port"] = free_port()  # chosen once: the endpoint stays where it is
     spec = _merge(
         base, target=target, environment=environment, description=description, config=config,
         scaling=_merge(base.scaling, min_replicas=min_replicas, max_replicas=max_replicas,
@@ -181,32 +182,40 @@ def create(
         sla=_merge(base.sla, p99_ms=sla_p99_ms, min_throughput=sla_min_throughput),
         rollout=_merge(base.rollout, steps=_steps(steps), interval_seconds=step_seconds,
                        min_requests=min_requests, auto=auto))
+    planned = spec.model_copy(update={"routes": _planned_routes(c, current, model, canary,
+                                                                shadow)})
+    # Everything is checked before anything is written.
+    check_deployment_spec(planned)
     if spec.target != "kubernetes" and (dry_run or output is not None):
         raise typer.BadParameter("--dry-run and --output write Kubernetes manifests; use them "
                                  "with --target kubernetes", param_hint="--dry-run")
     if spec.target == "kubernetes" and output is None:
         raise typer.BadParameter("Dockyard writes Kubernetes manifests for kubectl (or GitOps) "
                                  "to apply; give the folder with -o", param_hint="--output")
-    if dry_run:
-        spec = spec.model_copy(update={"routes": _planned_routes(c, current, model, canary,
-                                                                 shadow)})
-        _write_manifests(c, spec, output, kind=kind, image=image, storage_uri=storage_uri)
-        return
+    if spec.target == "ray" and not spec.config.get("address"):
+        raise typer.BadParameter("give the Ray cluster's address (e.g. 127.0.0.1:6379)",
+                                 param_hint="--address")
+    if monitor_reference is not None and not monitor_reference.is_file():
+        raise typer.BadParameter(f"{monitor_reference} is not a file",
+                                 param_hint="--monitor-reference")
+    manifests = None
+    if spec.target == "kubernetes":
+        manifests = _manifests(c, planned, kind=kind, image=image, storage_uri=storage_uri)
+        if dry_run:
+            _write_manifests(planned, output, manifests)
+            return
     deployment = ops.deploy(c, spec, message=message)  # new, or its settings changed
     if current is not None:
         if canary is not None:
             deployment = ops.canary(c, name, model, canary, message=message)
         elif shadow:
             deployment = ops.shadow(c, name, model, message=message)
-        else:
-            new = ops.resolve_route(c, model)
-            if deployment.versions() != [f"{new.model_name}/{new.version}"]:
-                deployment = ops.update(c, name, model, message=message)
+        elif deployment.versions() != [f"{r.model_name}/{r.version}" for r in planned.routes]:
+            deployment = ops.update(c, name, model, message=message)
     if monitor_reference is not None:
         _watch(c, deployment, monitor_reference, monitor_target, monitor_prediction)
-    if deployment.target == "kubernetes":
-        _write_manifests(c, deployment, output, kind=kind, image=image,
-                         storage_uri=storage_uri)
+    if manifests is not None:
+        _write_manifests(deployment, output, manifests)
         c.store.set_deployment_status(name, "pending", f"apply the manifests in {output} with "
                                                        "kubectl")
         return
@@ -242,13 +251,9 @@ def _planned_routes(c: Any, current: Deployment | None, model: str, canary: int 
 
     if current is None or (canary is None and not shadow):
         return [ops.resolve_route(c, model)]
-    stable = current.route("stable")
-    assert stable is not None
     if canary is not None:
-        return [stable.model_copy(update={"weight": 100 - canary}),
-                ops.resolve_route(c, model, weight=canary, role="canary")]
-    return [stable.model_copy(update={"weight": 100}),
-            ops.resolve_route(c, model, weight=0, role="shadow")]
+        return ops.canary_routes(current.stable, ops.resolve_route(c, model, weight=canary))
+    return ops.shadow_routes(current.stable, ops.resolve_route(c, model, weight=0))
 
 
 def _routes(deployment: Deployment) -> list[str]:
@@ -268,21 +273,23 @@ def _hand_over(c: Any, deployment: Deployment, *, wait: bool, timeout: float) ->
     """Give the deployment to its target, and wait for it if asked."""
     from dockyard.deploy import deployments as ops
 
+    if deployment.target == "kubernetes":
+        err_console.print("kubectl applies Kubernetes deployments: write the manifests of this "
+                          f"revision with dockyard deploy render {deployment.name} -o DIR, then "
+                          "kubectl apply -f DIR")
+        return
     if deployment.target == "local":
         from dockyard.deploy.local import LocalTarget
 
         LocalTarget(c).apply(deployment)
+        if not wait:
+            err_console.print(f"its supervisor is applying it; follow it with dockyard deploy "
+                              f"status {deployment.name}")
+            return
     elif deployment.target == "ray":
         from dockyard.deploy.ray_serve import RayServeTarget
 
-        address = deployment.config.get("address")
-        if not address:
-            raise typer.BadParameter("give the Ray cluster's address", param_hint="--address")
-        RayServeTarget(c, str(address)).apply(deployment)
-    if not wait:
-        err_console.print(f"the {deployment.target} target is applying it; follow it with "
-                          f"dockyard deploy status {deployment.name}")
-        return
+        RayServeTarget(c, str(deployment.config.get("address"))).apply(deployment)
 
     def show(d: Deployment) -> None:
         err_console.print(f"  {d.status}{': ' + escape(d.message) if d.message else ''}")
@@ -292,23 +299,32 @@ def _hand_over(c: Any, deployment: Deployment, *, wait: bool, timeout: float) ->
                   f"(revision {done.revision})")
 
 
-def _write_manifests(c: Any, spec: DeploymentSpec, output: Path, **options: Any) -> None:
-    from dockyard.deploy.kubernetes import (
-        KUBERNETES_VERSION,
-        render,
-        validate_manifests,
-        write_manifests,
-    )
+def _manifests(c: Any, spec: DeploymentSpec, *, kind: str, image: str | None,
+               storage_uri: str | None) -> tuple[dict[str, Any], str]:
+    """The render options for ``spec``, checked by rendering once; and what checked them."""
+    from dockyard.deploy.kubernetes import KINDS, KUBERNETES_VERSION, render, validate_manifests
     from dockyard.errors import MissingExtra
 
-    if options.get("storage_uri") is None and options.get("kind") == "kserve":
+    if kind not in KINDS:
+        raise typer.BadParameter(f"give one of {', '.join(KINDS)}", param_hint="--kind")
+    options: dict[str, Any] = {"kind": kind, "image": image, "storage_uri": storage_uri}
+    if storage_uri is None and kind == "kserve":
         options["storage_uri"] = _storage_uris(c, spec)
     options = {k: v for k, v in options.items() if v is not None}
+    objects = render(spec, **options)
     try:
-        validate_manifests(render(spec, **options))
+        validate_manifests(objects)
         checked = f"checked against the Kubernetes {KUBERNETES_VERSION} and KServe schemas"
     except MissingExtra:
         checked = "not checked (pip install 'dockyard[kubernetes]' to check them)"
+    return options, checked
+
+
+def _write_manifests(spec: DeploymentSpec, output: Path,
+                     manifests: tuple[dict[str, Any], str]) -> None:
+    from dockyard.deploy.kubernetes import write_manifests
+
+    options, checked = manifests
     for path in write_manifests(spec, output, **options):
         console.print(f"wrote {path}")
     console.print(f"manifests {checked}; apply them with: kubectl apply -f {output}")
@@ -451,6 +467,9 @@ def _stop(c: Any, deployment: Deployment) -> None:
         from dockyard.deploy.ray_serve import RayServeTarget
 
         RayServeTarget(c, str(deployment.config.get("address"))).stop(deployment.name)
+    else:
+        err_console.print("Dockyard does not run Kubernetes deployments: remove it from the "
+                          "cluster with kubectl delete -f DIR")
     c.store.set_deployment_status(deployment.name, "stopped", "stopped by command")
 
 
@@ -463,17 +482,50 @@ def start(name: str = typer.Argument(..., help="The deployment."), wait: bool = 
     _hand_over(c, c.store.get_deployment(name), wait=wait, timeout=timeout)
 
 
+@app.command("render")
+@handle_errors
+def render_manifests(
+    name: str = typer.Argument(..., help="The deployment (target kubernetes)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The folder the manifests go to."),
+    kind: str = typer.Option("kserve", "--kind", help="kserve or plain."),
+    image: str = typer.Option(None, "--image", help="The model server image."),
+    storage_uri: str = typer.Option(None, "--storage-uri",
+                                    help="Where KServe fetches the packages; {name} and "
+                                         "{version} are replaced."),
+    uri: str = UriOption,
+) -> None:
+    """Write the Kubernetes manifests of a deployment's current revision, for kubectl apply."""
+    c = client(uri)
+    deployment = c.store.get_deployment(name)
+    if deployment.target != "kubernetes":
+        raise typer.BadParameter(f"deployment {name} runs on {deployment.target}; manifests are "
+                                 "for target kubernetes", param_hint="NAME")
+    manifests = _manifests(c, deployment, kind=kind, image=image, storage_uri=storage_uri)
+    _write_manifests(deployment, output, manifests)
+    c.store.set_deployment_status(name, "pending",
+                                  f"apply the manifests in {output} with kubectl")
+
+
 @app.command("delete")
 @handle_errors
 def delete(name: str = typer.Argument(..., help="The deployment."),
            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+           force: bool = typer.Option(False, "--force",
+                                      help="Remove the record even if its target cannot be "
+                                           "stopped (a Ray cluster that is gone)."),
            uri: str = UriOption) -> None:
     """Stop a deployment and remove it, with its history, from the record."""
     c = client(uri)
     deployment = c.store.get_deployment(name)
     if not yes:
         typer.confirm(f"delete deployment {name} and its history?", abort=True)
-    _stop(c, deployment)
+    try:
+        _stop(c, deployment)
+    except DockyardError as exc:
+        if not force:
+            raise DockyardError(f"cannot stop deployment {name}: {exc.message}; give --force to "
+                                "remove it from the record anyway") from None
+        err_console.print(f"could not stop it ({escape(exc.message)}); removing it anyway")
     c.store.delete_deployment(name)
     console.print(f"deployment {name} deleted")
 

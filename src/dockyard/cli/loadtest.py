@@ -79,6 +79,8 @@ def loadtest(
                 raise InvalidArgument(f"{stable.uri} has no input example to send; give "
                                       "--data with a request body")
             body = v2_request(example)
+    elif not url.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{url!r} is not an http(s):// URL", param_hint="--url")
     elif body is None:
         raise typer.BadParameter("with --url, give the request body in --data",
                                  param_hint="--data")
@@ -106,10 +108,11 @@ def loadtest(
               [(f"{result.requests:,}", f"{result.errors:,}",
                 f"{result.throughput:,.1f}/s", ms(result.p50_ms), ms(result.p95_ms),
                 ms(result.p99_ms))])
-        if sla.p99_ms is None and sla.min_throughput is None:
-            console.print("no SLA to check (set one with dockyard deploy --sla-p99-ms ...)")
-        elif broken:
+        if broken:
             console.print("[bold red]SLA broken:[/] " + "; ".join(broken))
+        elif sla.p99_ms is None and sla.min_throughput is None:
+            console.print("no errors; no latency or throughput SLA to check (set one with "
+                          "dockyard deploy --sla-p99-ms ...)")
         else:
             console.print("[bold green]SLA holds[/]")
     if broken:

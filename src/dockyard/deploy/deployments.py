@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DeploymentFailed",
     "canary",
+    "canary_routes",
     "deploy",
     "promote",
     "resolve_route",
     "rollback",
     "shadow",
+    "shadow_routes",
     "update",
     "wait_until_ready",
 ]
@@ -109,12 +111,8 @@ def canary(client: Client, name: str, model_uri: str, percent: int | None = None
     if not 0 < percent < 100:
         raise InvalidArgument(f"canary percent is {percent}; give 1 to 99 (use update to "
                               "send all traffic to the new version)")
-    stable = _stable(current)
     route = resolve_route(client, model_uri, weight=percent, role="canary")
-    if (route.model_name, route.version) == (stable.model_name, stable.version):
-        raise InvalidArgument(f"{stable.model_name}/{stable.version} is already the stable "
-                              "version; canary another version")
-    routes = [stable.model_copy(update={"weight": 100 - percent}), route]
+    routes = canary_routes(current.stable, route)
     return _change(client, current, _with(current, routes=routes), "canary",
                    message or f"canary {route.model_name}/{route.version} at {percent}%")
 
@@ -122,14 +120,28 @@ def canary(client: Client, name: str, model_uri: str, percent: int | None = None
 def shadow(client: Client, name: str, model_uri: str, *, message: str = "") -> Deployment:
     """Mirror every request to a new version too; its answers are recorded, not returned."""
     current = _get(client, name)
-    stable = _stable(current)
     route = resolve_route(client, model_uri, weight=0, role="shadow")
-    if (route.model_name, route.version) == (stable.model_name, stable.version):
-        raise InvalidArgument(f"{stable.model_name}/{stable.version} is the stable version; "
-                              "shadow another version")
-    routes = [stable.model_copy(update={"weight": 100}), route]
+    routes = shadow_routes(current.stable, route)
     return _change(client, current, _with(current, routes=routes), "update",
                    message or f"shadow {route.model_name}/{route.version}")
+
+
+def canary_routes(stable: Route, canary: Route) -> list[Route]:
+    """The stable version with what the canary (at its weight) leaves of the traffic."""
+    if canary.uri == stable.uri:
+        raise InvalidArgument(f"{stable.model_name}/{stable.version} is already the stable "
+                              "version; canary another version")
+    return [stable.model_copy(update={"weight": 100 - canary.weight}),
+            canary.model_copy(update={"role": "canary"})]
+
+
+def shadow_routes(stable: Route, shadow: Route) -> list[Route]:
+    """The stable version with all the traffic, and a shadow that gets a copy of it."""
+    if shadow.uri == stable.uri:
+        raise InvalidArgument(f"{stable.model_name}/{stable.version} is the stable version; "
+                              "shadow another version")
+    return [stable.model_copy(update={"weight": 100}),
+            shadow.model_copy(update={"role": "shadow", "weight": 0})]
 
 
 def set_canary_weight(client: Client, current: Deployment, percent: int, *,
@@ -137,7 +149,7 @@ def set_canary_weight(client: Client, current: Deployment, percent: int, *,
     """Move the canary to ``percent`` of traffic; 100 promotes it."""
     if percent >= 100:
         return promote(client, current.name, message=message, expected=current)
-    stable, route = _stable(current), _canary(current)
+    stable, route = current.stable, _canary(current)
     routes = [stable.model_copy(update={"weight": 100 - percent}),
               route.model_copy(update={"weight": percent})]
     return _change(client, current, _with(current, routes=routes), "canary", message)
@@ -166,7 +178,7 @@ def rollback(client: Client, name: str, *, message: str = "",
     """
     current = expected or _get(client, name)
     if current.route("canary") is not None:
-        routes = [_stable(current).model_copy(update={"weight": 100})]
+        routes = [current.stable.model_copy(update={"weight": 100})]
     elif current.previous_routes:
         routes = current.previous_routes
     else:
@@ -208,12 +220,6 @@ def wait_until_ready(client: Client, name: str, *, timeout: float = 300.0,
 # helpers -------------------------------------------------------------------------------
 def _get(client: Client, name: str) -> Deployment:
     return client.store.get_deployment(check_deployment_name(name))
-
-
-def _stable(deployment: Deployment) -> Route:
-    route = deployment.route("stable")
-    assert route is not None  # every stored deployment has one (check_routes)
-    return route
 
 
 def _canary(deployment: Deployment) -> Route:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -37,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.config import get_settings
 from dockyard.deploy import deployments as ops
-from dockyard.deploy.router import Backend, Router, Stats
+from dockyard.deploy.router import Backend, Router, Stats, route_key, stats_of
 from dockyard.entities.deployment import Deployment, Rollout, Route
-from dockyard.errors import Conflict, DockyardError, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidState, NotFound
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -90,14 +91,20 @@ class LocalTarget:
         threading.Thread(target=process.wait, daemon=True).start()
         return process.pid
 
-    def stop(self, name: str, timeout: float = 60.0) -> bool:
-        """Stop the supervisor (it drains and stops its servers); False if none ran."""
+    def stop(self, name: str, timeout: float = 90.0) -> bool:
+        """Stop the supervisor (it drains and stops its servers); False if none ran.
+
+        Raises InvalidState when it is still running after ``timeout`` seconds.
+        """
         pid = supervisor_pid(name)
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while supervisor_pid(name) == pid and time.monotonic() < deadline:
+        while supervisor_pid(name) == pid:
+            if time.monotonic() > deadline:
+                raise InvalidState(f"the supervisor of {name} (pid {pid}) is still stopping "
+                                   f"after {timeout:g} s; see {state_dir(name)}")
             time.sleep(0.1)
         return True
 
@@ -144,7 +151,6 @@ def next_step(rollout: Rollout, weight: int) -> int:
 class _Server:
     backend: Backend
     process: subprocess.Popen[bytes]
-    port: int
 
 
 class Supervisor:
@@ -155,25 +161,28 @@ class Supervisor:
         self.name = name
         self.folder = state_dir(name)
         self.router = Router(name)
-        self.servers: dict[tuple[str, str], _Server] = {}
-        self.applied = 0
+        self.servers: dict[tuple[str, str, bool], _Server] = {}
+        self.current: Deployment | None = None
+        """The revision the endpoint serves."""
         self.failed_revision = 0
         self.step_started = time.monotonic()
+        self.judged = 0.0
+        self.restarts: dict[tuple[str, str, bool], tuple[int, float]] = {}
+        """Per server that died: how often in a row, and when to try again."""
         self.stopping = False
+        self.endpoint = ""
 
     async def run(self) -> None:
         import uvicorn
 
         deployment = await self._read()
-        host = str(deployment.config.get("host", "127.0.0.1"))
-        port = int(deployment.config.get("port", 8000))
+        host, port = _listen(deployment)
         server = uvicorn.Server(uvicorn.Config(
             self.router, host=host, port=port, lifespan="on", access_log=False,
             log_level="warning", timeout_graceful_shutdown=30, server_header=False,
             date_header=False))
-        endpoint = f"http://{host}:{port}"
-        loop = asyncio.get_running_loop()
-        control = loop.create_task(self._control(endpoint))
+        self.endpoint = f"http://{host}:{port}"
+        control = asyncio.get_running_loop().create_task(self._control())
         try:
             await server.serve()
         finally:
@@ -181,8 +190,8 @@ class Supervisor:
             control.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await control
-            for key in list(self.servers):
-                await asyncio.to_thread(self._terminate, self.servers.pop(key))
+            servers, self.servers = list(self.servers.values()), {}
+            await asyncio.gather(*(asyncio.to_thread(self._terminate, s) for s in servers))
             if server.started:
                 await self._status("stopped", "the supervisor stopped")
             else:
@@ -200,68 +209,92 @@ class Supervisor:
         except DockyardError as exc:
             log.warning("cannot record the status of %s: %s", self.name, exc)
 
-    async def _control(self, endpoint: str) -> None:
-        """Follow the record: apply new revisions, keep servers up, drive the canary."""
+    async def _control(self) -> None:
+        """Follow the record: apply new revisions, keep servers up, drive the canary.
+
+        A failure of one round (the store away, a server that cannot start) is
+        logged and the next round tries again: the endpoint keeps serving.
+        """
         while not self.stopping:
             try:
-                deployment = await self._read()
+                await self._round()
             except NotFound:
                 log.info("deployment %s was deleted; stopping", self.name)
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
-            except DockyardError as exc:
-                log.warning("cannot read deployment %s: %s", self.name, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("supervising %s failed; trying again", self.name)
                 await asyncio.sleep(1)
-                continue
-            if deployment.revision != self.applied and \
-                    deployment.revision != self.failed_revision:
-                await self._apply(deployment, endpoint)
-            else:
-                await self._supervise(deployment)
-                if deployment.route("canary") and deployment.rollout.auto and \
-                        self.applied == deployment.revision:
-                    await self._drive_canary(deployment)
             await asyncio.sleep(_TICK)
 
-    async def _apply(self, deployment: Deployment, endpoint: str) -> None:
+    async def _round(self) -> None:
+        deployment = await self._read()
+        applied = self.current.revision if self.current else 0
+        if deployment.revision not in (applied, self.failed_revision):
+            await self._apply(deployment)
+        if self.current is None:
+            return
+        await self._supervise(self.current)
+        now = time.monotonic()
+        if self.current.route("canary") and self.current.rollout.auto and \
+                self.current.revision == deployment.revision and now - self.judged >= 1.0:
+            self.judged = now
+            await self._drive_canary(self.current)
+
+    async def _apply(self, deployment: Deployment) -> None:
         await self._status("deploying", f"starting revision {deployment.revision}: "
                                         f"{', '.join(deployment.versions())}")
-        keys = {(r.model_name, r.version): r for r in deployment.routes}
-        results = await asyncio.gather(*(self._start(route) for key, route in keys.items()
+        wanted = {route_key(r): r for r in deployment.routes}
+        name = deployment.stable.model_name
+        results = await asyncio.gather(*(self._start(route, name) for key, route in wanted.items()
                                          if key not in self.servers), return_exceptions=True)
         started = [r for r in results if isinstance(r, _Server)]
         failed = [r for r in results if not isinstance(r, _Server)]
         if failed:
-            for server in started:
-                await asyncio.to_thread(self._terminate, server)
+            await asyncio.gather(*(asyncio.to_thread(self._terminate, s) for s in started))
             self.failed_revision = deployment.revision
             error = failed[0]
-            await self._status("failed", error.message if isinstance(error, DockyardError)
-                               else f"{type(error).__name__}: {error}")
+            await self._status("failed", f"revision {deployment.revision}: " + (
+                error.message if isinstance(error, DockyardError)
+                else f"{type(error).__name__}: {error}"))
             return
         for server in started:
             self.servers[server.backend.key] = server
-        for key, route in keys.items():  # roles and weights may change on a running server
+        for key, route in wanted.items():  # weights (and a canary's role) change in place
             self.servers[key].backend.route = route
         self.router.switch([s.backend for s in self.servers.values()], deployment.routes)
-        self.applied = deployment.revision
+        self.current = deployment
         self.step_started = time.monotonic()
-        for key in [k for k in self.servers if k not in keys]:
+        for key in [k for k in self.servers if k not in wanted]:
             server = self.servers.pop(key)
             server.backend.ready = False
             await self.router.drain(server.backend)
             await asyncio.to_thread(self._terminate, server)
-        await self._status("healthy", f"serving {', '.join(deployment.versions())}",
-                           observed_revision=deployment.revision, endpoint=endpoint)
+        message = f"serving {', '.join(deployment.versions())}"
+        if f"http://{':'.join(map(str, _listen(deployment)))}" != self.endpoint:
+            message += (f" at {self.endpoint}; the new host and port apply at the next start "
+                        f"(dockyard deploy stop {self.name}, then start)")
+        await self._status("healthy", message, observed_revision=deployment.revision,
+                           endpoint=self.endpoint)
 
-    async def _start(self, route: Route) -> _Server:
-        """Start a model server for ``route`` and wait until it is ready."""
+    async def _start(self, route: Route, name: str) -> _Server:
+        """Start a model server for ``route`` and wait until it is ready.
+
+        Every server answers under ``name`` (``/v2/models/<name>``), the stable
+        model's, so a canary of another model takes the same requests. A
+        shadow's predictions and metrics are labelled ``<deployment>:shadow``:
+        they never count as the deployment's.
+        """
         import httpx
 
         port = free_port()
-        label = f"{route.model_name}-{route.version}"
+        shadow = route.role == "shadow"
+        label = f"{route.model_name}-{route.version}" + ("-shadow" if shadow else "")
         command = [sys.executable, "-m", "dockyard", "serve", route.uri, "--host", "127.0.0.1",
-                   "--port", str(port), "--name", route.model_name, "--deployment", self.name,
+                   "--port", str(port), "--name", name,
+                   "--deployment", f"{self.name}:shadow" if shadow else self.name,
                    "--uri", self.client.uri, "--no-access-log", "--log-level", "warning"]
         env = dict(os.environ)
         if self.client._artifact_root:
@@ -272,7 +305,7 @@ class Supervisor:
                                        stdin=subprocess.DEVNULL, env=env,
                                        preexec_fn=_die_with_parent)
         backend = Backend(route, f"http://127.0.0.1:{port}")
-        server = _Server(backend, process, port)
+        server = _Server(backend, process)
         deadline = time.monotonic() + float(START_TIMEOUT)
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
@@ -294,32 +327,41 @@ class Supervisor:
         return server
 
     async def _supervise(self, deployment: Deployment) -> None:
-        """Restart a model server that died; the router routes around it meanwhile."""
+        """Restart a model server that died (backing off while it keeps dying); the router
+        routes around it meanwhile."""
         for key, server in list(self.servers.items()):
             if server.process.poll() is None:
                 continue
-            server.backend.ready = False
-            code = server.process.returncode
-            await self._status("degraded", f"the server of {server.backend.label} exited "
-                                           f"({code}); restarting it")
-            try:
-                fresh = await self._start(server.backend.route)
-            except DockyardError as exc:
-                await self._status("degraded", exc.message)
+            failures, retry_at = self.restarts.get(key, (0, 0.0))
+            if time.monotonic() < retry_at:
                 continue
+            server.backend.ready = False
+            label = server.backend.label
+            await self._status("degraded", f"the server of {label} exited "
+                                           f"({server.process.returncode}); restarting it")
+            try:
+                fresh = await self._start(server.backend.route, deployment.stable.model_name)
+            except DockyardError as exc:
+                delay = min(2.0 ** failures, 60.0)
+                self.restarts[key] = (failures + 1, time.monotonic() + delay)
+                await self._status("degraded", f"{exc.message}; trying again in {delay:g} s")
+                continue
+            self.restarts.pop(key, None)
             fresh.backend.samples = server.backend.samples
             self.servers[key] = fresh
             self.router.switch([s.backend for s in self.servers.values()], deployment.routes)
             await self._status("healthy", f"serving {', '.join(deployment.versions())}",
-                               observed_revision=self.applied)
+                               observed_revision=deployment.revision)
 
     async def _drive_canary(self, deployment: Deployment) -> None:
-        stable_route, canary_route = deployment.route("stable"), deployment.route("canary")
-        assert stable_route is not None and canary_route is not None
-        stable = self.servers[(stable_route.model_name, stable_route.version)].backend
-        canary = self.servers[(canary_route.model_name, canary_route.version)].backend
+        canary_route = deployment.route("canary")
+        assert canary_route is not None
+        stable = self.servers[route_key(deployment.stable)].backend
+        canary = self.servers[route_key(canary_route)].backend
         since = self.step_started
-        stable_stats, canary_stats = stable.stats(since), canary.stats(since)
+        stable_stats, canary_stats = await asyncio.gather(
+            asyncio.to_thread(stats_of, stable.snapshot(), since),
+            asyncio.to_thread(stats_of, canary.snapshot(), since))
         rollout = deployment.rollout
         reason = judge_canary(rollout, stable_stats, canary_stats)
         try:
@@ -357,6 +399,12 @@ def _loop_factory() -> Any:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def _listen(deployment: Deployment) -> tuple[str, int]:
+    """The host and port a local deployment's endpoint binds."""
+    return str(deployment.config.get("host", "127.0.0.1")), int(deployment.config.get("port",
+                                                                                      8000))
 
 
 def free_port() -> int:
@@ -399,6 +447,13 @@ def main(argv: list[str] | None = None) -> None:
 
     folder = state_dir(args.name)
     folder.mkdir(parents=True, exist_ok=True)
+    # One supervisor per deployment: a second one started meanwhile leaves without a trace.
+    lock = open(folder / "supervisor.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log.info("deployment %s has a supervisor already", args.name)
+        return
     pid_file = folder / "supervisor.pid"
     pid_file.write_text(str(os.getpid()))
     client = Client(args.uri, args.artifacts)

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -41,6 +42,14 @@ _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"h
                          b"proxy-authorization", b"proxy-connection"})
 _SAMPLES = 100_000
 """Outcomes kept per version for canary analysis (the newest)."""
+MAX_BODY = 64 * 1024 * 1024
+"""The largest request body the router forwards (413 beyond), as ``dockyard serve``'s default."""
+_PINNED = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)/")
+
+
+def route_key(route: Route) -> tuple[str, str, bool]:
+    """Which model server a route needs: a shadow runs apart from a served copy of a version."""
+    return (route.model_name, route.version, route.role == "shadow")
 
 
 @dataclass
@@ -56,21 +65,27 @@ class Backend:
     """(monotonic time, latency in ms, server error) of each answered request."""
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.route.model_name, self.route.version)
+    def key(self) -> tuple[str, str, bool]:
+        return route_key(self.route)
 
     @property
     def label(self) -> str:
         return f"{self.route.model_name}/{self.route.version}"
 
-    def stats(self, since: float) -> Stats:
-        """Outcomes of the requests answered since ``since`` (monotonic seconds)."""
-        rows = [s for s in self.samples if s[0] >= since]
-        latencies = np.array([s[1] for s in rows], dtype=np.float64)
-        errors = sum(s[2] for s in rows)
-        p90, p99 = (np.percentile(latencies, [90, 99]).tolist() if len(rows)
-                    else (None, None))
-        return Stats(len(rows), errors, p90, p99)
+    def snapshot(self) -> list[tuple[float, float, bool]]:
+        """The outcomes kept, oldest first (a copy: :func:`stats_of` may run in a thread)."""
+        return list(self.samples)
+
+
+def stats_of(samples: list[tuple[float, float, bool]], since: float) -> Stats:
+    """Outcomes of the requests answered since ``since`` (monotonic seconds)."""
+    import bisect
+
+    rows = samples[bisect.bisect_left(samples, (since,)):]
+    latencies = np.fromiter((s[1] for s in rows), dtype=np.float64, count=len(rows))
+    errors = sum(s[2] for s in rows)
+    p90, p99 = np.percentile(latencies, [90, 99]).tolist() if rows else (None, None)
+    return Stats(len(rows), errors, p90, p99)
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,10 @@ class Table:
     served: tuple[Backend, ...] = ()
     weights: tuple[int, ...] = ()
     shadow: Backend | None = None
+
+    def pinned(self, version: str) -> Backend | None:
+        """The ready served backend of ``version`` (a request to ``.../versions/<v>/...``)."""
+        return next((b for b in self.served if b.route.version == version and b.ready), None)
 
     def pick(self, exclude: Backend | None = None) -> Backend | None:
         """A ready backend at random by weight; the other ready ones if its weight is 0."""
@@ -130,9 +149,9 @@ class Router:
         served = [r for r in routes if r.role != "shadow"]
         shadow = next((r for r in routes if r.role == "shadow"), None)
         self.table = Table(
-            served=tuple(by_key[(r.model_name, r.version)] for r in served),
+            served=tuple(by_key[route_key(r)] for r in served),
             weights=tuple(r.weight for r in served),
-            shadow=by_key[(shadow.model_name, shadow.version)] if shadow else None,
+            shadow=by_key[route_key(shadow)] if shadow else None,
         )
 
     async def drain(self, backend: Backend, timeout: float = 30.0) -> bool:
@@ -180,6 +199,10 @@ class Router:
         while True:
             message = await receive()
             body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return await _reply(send, 413, orjson.dumps({
+                    "error_code": "TOO_LARGE",
+                    "message": f"the body is over {MAX_BODY} bytes: split the request"}))
             if not message.get("more_body"):
                 break
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
@@ -188,14 +211,23 @@ class Router:
         target = scope["path"] + (f"?{scope['query_string'].decode()}"
                                   if scope.get("query_string") else "")
         table = self.table
-        backend, result = table.pick(), None
+        pinned = _PINNED.match(scope["path"])
+        if pinned:
+            backend = table.pinned(pinned.group(1))
+            if backend is None:
+                return await _reply(send, 404, orjson.dumps({
+                    "error": f"deployment {self.name!r} serves no version {pinned.group(1)!r} "
+                             "now; see dockyard deploy status"}))
+        else:
+            backend = table.pick()
+        result = None
         for _ in range(2):
             if backend is None:
                 break
             result = await self._forward(backend, scope["method"], target, headers, bytes(body))
             if result is not None:
                 break
-            backend = table.pick(exclude=backend)  # not delivered: one retry elsewhere
+            backend = None if pinned else table.pick(exclude=backend)  # not delivered: retry
         if backend is None or result is None:
             return await _reply(send, 503, orjson.dumps({
                 "error_code": "UNAVAILABLE",
@@ -242,9 +274,8 @@ class Router:
 
     async def _mirror(self, backend: Backend, target: str, headers: list[tuple[bytes, bytes]],
                       body: bytes) -> None:
-        shadow_headers = [*headers, (b"x-dockyard-shadow", b"1")]
         try:
-            await self._forward(backend, "POST", target, shadow_headers, body)
+            await self._forward(backend, "POST", target, headers, body)
         except Exception as exc:  # a shadow never hurts the answer
             log.warning("shadow request to %s failed: %s", backend.label, exc)
 

@@ -27,9 +27,11 @@ STATUSES = ("pending", "deploying", "healthy", "degraded", "failed", "stopped")
 ``healthy``: the target runs the current revision and every version is ready;
 ``degraded``: it serves, but a version is not ready; ``failed``: it does not serve;
 ``stopped``: stopped on purpose."""
-ACTIONS = ("create", "update", "canary", "promote", "rollback", "status", "stop", "start")
+ACTIONS = ("create", "update", "canary", "promote", "rollback", "status")
 MAX_ROUTES = 8
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_VERSION = re.compile(r"^[0-9]{1,10}\Z")
+_COUNT_LIMIT = 1_000_000_000
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?\Z")
 
 
@@ -123,8 +125,16 @@ class DeploymentSpec(_Entity):
     description: str = ""
 
     def route(self, role: str) -> Route | None:
-        """The first route with this role, if any."""
+        """The route with this role, if any."""
         return next((r for r in self.routes if r.role == role), None)
+
+    @property
+    def stable(self) -> Route:
+        """The stable route (a checked spec has exactly one)."""
+        route = self.route("stable")
+        if route is None:
+            raise InvalidArgument("a deployment has exactly one stable route")
+        return route
 
 
 class Deployment(DeploymentSpec):
@@ -205,9 +215,10 @@ def check_routes(routes: list[Route]) -> list[Route]:
     seen = set()
     for route in routes:
         v.validate_model_name(route.model_name)
-        if not route.version or len(route.version) > 64 or not route.version.isalnum():
+        if not _VERSION.match(route.version):
             raise InvalidArgument(f"version {route.version!r:.40} of {route.model_name!r} must "
-                                  "be a registered version number (or a package digest prefix)")
+                                  "be a registered version number: deployments serve registered "
+                                  "versions")
         _choice("route role", route.role, ROLES)
         if not 0 <= route.weight <= 100:
             raise InvalidArgument(f"the weight of {route.model_name}/{route.version} is "
@@ -215,6 +226,10 @@ def check_routes(routes: list[Route]) -> list[Route]:
         if route.role == "shadow" and route.weight:
             raise InvalidArgument("a shadow route gets a copy of the traffic, not a share: "
                                   "give it weight 0")
+        if route.role == "canary" and not 0 < route.weight < 100:
+            raise InvalidArgument(f"the canary {route.model_name}/{route.version} has weight "
+                                  f"{route.weight}; a canary takes 1 to 99 percent (promote it "
+                                  "to give it all the traffic)")
         key = (route.model_name, route.version)
         if key in seen:
             raise InvalidArgument(f"{route.model_name}/{route.version} is routed twice; "
@@ -228,8 +243,11 @@ def check_routes(routes: list[Route]) -> list[Route]:
         shares = ", ".join(f"{r.model_name}/{r.version}={r.weight}" for r in served)
         raise InvalidArgument(f"the weights of the served routes sum to "
                               f"{sum(r.weight for r in served)} ({shares}); they must sum to 100")
-    if sum(r.role == "stable" for r in routes) != 1:
-        raise InvalidArgument("a deployment has exactly one stable route")
+    for role, most in (("stable", 1), ("canary", 1), ("shadow", 1)):
+        count = sum(r.role == role for r in routes)
+        if count > most or (role == "stable" and count < most):
+            raise InvalidArgument(f"{count} {role} routes: a deployment has exactly one stable "
+                                  "route, and at most one canary and one shadow")
     return routes
 
 
@@ -248,13 +266,13 @@ def check_deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
                               f"({scaling.max_replicas})")
     if scaling.max_replicas > 1000:
         raise InvalidArgument(f"max_replicas is {scaling.max_replicas}; the limit is 1000")
+    if not 0 <= spec.resources.gpu <= 1000:
+        raise InvalidArgument(f"resources gpu is {spec.resources.gpu}; give 0 to 1000")
     _positive("target_concurrency", scaling.target_concurrency)
     for kind, quantity in (("cpu", spec.resources.cpu), ("memory", spec.resources.memory)):
         if not _QUANTITY.match(quantity):
             raise InvalidArgument(f"resources {kind} {quantity!r:.40} is not a quantity: write "
                                   "e.g. 500m or 2 for cpu, 512Mi or 2Gi for memory")
-    if spec.resources.gpu < 0:
-        raise InvalidArgument("resources gpu must be 0 or more")
     _positive("sla p99_ms", spec.sla.p99_ms)
     _positive("sla min_throughput", spec.sla.min_throughput)
     rollout = spec.rollout
@@ -267,11 +285,35 @@ def check_deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
     _positive("rollout max_p90_ratio", rollout.max_p90_ratio)
     _positive("rollout max_p99_ratio", rollout.max_p99_ratio)
     _positive("rollout latency_floor_ms", rollout.latency_floor_ms, zero=True)
-    if rollout.min_requests < 1:
-        raise InvalidArgument("rollout min_requests must be at least 1")
+    if not 1 <= rollout.min_requests <= _COUNT_LIMIT:
+        raise InvalidArgument(f"rollout min_requests is {rollout.min_requests}; give 1 to "
+                              f"{_COUNT_LIMIT:,}")
     v.validate_description(spec.description)
-    v.check_mapping("config", spec.config)
+    _check_config(spec)
     return spec
+
+
+def _check_config(spec: DeploymentSpec) -> None:
+    """The target settings: JSON, with the local target's host and port of the right kind."""
+    import orjson
+
+    v.check_mapping("config", spec.config)
+    try:
+        text = orjson.dumps(spec.config)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidArgument(f"config is not JSON: {exc}") from None
+    if len(text) > 100_000:
+        raise InvalidArgument(f"config is {len(text):,} bytes of JSON; the limit is 100,000")
+    if any(isinstance(x, float) and not math.isfinite(x) for x in spec.config.values()):
+        raise InvalidArgument("config holds a number that is not finite")
+    port = spec.config.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        raise InvalidArgument(f"config port {port!r:.40} must be a whole number from 1 to 65535")
+    for key in ("host", "address", "namespace"):
+        value = spec.config.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidArgument(f"config {key} {value!r:.40} must be a non-empty string")
 
 
 def parse_spec(data: Any) -> DeploymentSpec:

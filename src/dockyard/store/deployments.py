@@ -16,7 +16,9 @@ Error contract, shared by all implementations:
 * ``ServerUnavailable`` / ``StoreError`` as for the rest of the store.
 
 Every change of the spec bumps the revision by one and appends one event to
-the history, atomically. A change of status appends an event only when the
+the history, atomically; a spec equal to the stored one changes nothing. A
+``failed`` status goes back to ``pending`` with a new revision: the failure
+was the old revision's. A change of status appends an event only when the
 status itself changes, so a target that reports "healthy" every few seconds
 does not flood the history.
 """
@@ -50,9 +52,9 @@ class DeploymentStore(ABC):
                           expected_revision: int | None = None) -> Deployment:
         """Replace the spec of the deployment ``spec.name``; the revision goes up by one.
 
-        When the stable version changes, the old routes become
-        ``previous_routes`` (what a rollback returns to); adding or moving a
-        canary or shadow leaves them as they are. ``action`` (``update``, ``canary``,
+        When the stable version changes, the old stable version (with all the
+        traffic) becomes ``previous_routes``, what a rollback returns to;
+        adding or moving a canary or shadow leaves them as they are. ``action`` (``update``, ``canary``,
         ``promote``, ``rollback``, ``stop``, ``start``) and ``message`` go
         into the history with what changed.
         """

@@ -67,12 +67,6 @@ def changes(before: DeploymentSpec, after: DeploymentSpec) -> tuple[dict[str, An
     return {k: old.get(k) for k in keys}, {k: new[k] for k in keys}
 
 
-def _stable(spec: DeploymentSpec) -> tuple[str, str]:
-    route = spec.route("stable")
-    assert route is not None  # checked by check_routes
-    return (route.model_name, route.version)
-
-
 def _user(user: str) -> str:
     return v.validate_text("user", user or "", 250) if user else ""
 
@@ -136,12 +130,19 @@ class SqlDeploymentMixin(DeploymentStore):
                     f"deployment {spec.name!r} is at revision {stored.revision}, not "
                     f"{expected_revision}: someone changed it meanwhile; read it again and retry")
             before, after = changes(stored.spec(), spec)
+            if not after:
+                return stored  # nothing changed: no new revision
             now = max(now_ms(), stored.updated_at)
             revision = stored.revision + 1
             row = {**_spec_row(spec), "revision": revision, "updated_at": now,
                    "updated_by": user}
-            if _stable(spec) != _stable(stored):
-                row["previous_routes"] = _dumps([r.model_dump() for r in stored.routes])
+            if stored.status == "failed":
+                # The failure was of an older revision; the target has yet to try this one.
+                row.update(status="pending", message="")
+            if spec.stable.uri != stored.stable.uri:
+                # What a rollback returns to: the version served before, with all the traffic.
+                previous = stored.stable.model_copy(update={"weight": 100})
+                row["previous_routes"] = _dumps([previous.model_dump()])
             done = conn.execute(deployments.update().where(
                 deployments.c.name == spec.name, deployments.c.revision == stored.revision
             ).values(**row))
