@@ -48,6 +48,7 @@ def test_the_release_workflow_runs_end_to_end(tmp_path: Path) -> None:
     # DOCKYARD_HOME is this test's own (tests/conftest.py); the pipeline shares it.
     env = {**os.environ, **{k: v for k, v in workflow["env"].items() if "${{" not in v},
            "TARGET": "local", "DOCKYARD_URI": f"sqlite:///{tmp_path}/record.db",
+           "RUNNER_TEMP": str(tmp_path),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     client = Client(env["DOCKYARD_URI"])
     try:
