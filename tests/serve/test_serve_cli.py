@@ -99,8 +99,9 @@ def test_two_workers_a_registry_alias_and_sigterm_under_load(packages, tmp_path:
                 assert client.post("/v2/models/churn/infer",
                                    json=v2_tensor([ROW])).status_code == 200
             metrics = client.get("/metrics").text
-        served = re.search(r'dockyard_serve_requests_total\{model="churn",protocol="v2",'
-                           r'status="200",version="1"\} (\S+)', metrics)
+        served = re.search(r'dockyard_serve_requests_total\{deployment="churn-prod",'
+                           r'model="churn",protocol="v2",status="200",version="1"\} (\S+)',
+                           metrics)
         assert served and float(served.group(1)) == 20.0  # whichever worker answered
 
         acknowledged = asyncio.run(load_then_sigterm(server))
