@@ -55,18 +55,12 @@ sys.path.insert(0, str(HERE))
 from _serving_envs import ensure_wrk  # noqa: E402
 from serving import PointFailed, run_wrk  # noqa: E402
 
+from dockyard.deploy.local import free_port  # noqa: E402
+
 LOOPBACK = "127.0.0.1"
 FEATURES = 20
 MODEL = "logreg"
 POINTS = ((1, 1), (2, 16))  # (wrk threads, connections)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, timeout: float = 180.0) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dockyard.deploy.local import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["ServerProcess", "dockyard_server", "free_port", "wait_for_http"]
 
 
 def wait_for_http(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:

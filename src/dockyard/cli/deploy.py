@@ -234,8 +234,7 @@ def _watch(c: Any, deployment: Deployment, reference: Path, target: str | None,
         return
     except NotFound:
         pass
-    stable = deployment.route("stable")
-    assert stable is not None
+    stable = deployment.stable
     task = c.store.get_registered_model(stable.model_name).task
     spec = MonitorSpec(name=deployment.name, model_name=stable.model_name,
                        deployment=deployment.name, task=task if task in TASKS else None)

@@ -67,8 +67,8 @@ def loadtest(
     if deployment is not None:
         c = client(uri)
         record = c.store.get_deployment(deployment)
-        stable = record.route("stable")
-        if record.status == "stopped" or not record.endpoint or stable is None:
+        stable = record.stable
+        if record.status == "stopped" or not record.endpoint:
             raise InvalidState(f"deployment {deployment!r} is {record.status} with no endpoint; "
                                f"start it first (dockyard deploy start {deployment})")
         sla = record.sla

@@ -260,8 +260,7 @@ def _kserve(spec: DeploymentSpec, ns: str, image: str,
         raise InvalidArgument(f"{name} has {len(canaries)} canary routes, but KServe splits "
                               "traffic between two revisions only: keep one canary, or render "
                               "kind plain")
-    stable = spec.route("stable")
-    assert stable is not None  # check_deployment_spec: exactly one stable route
+    stable = spec.stable
     served = canaries[0] if canaries else stable
     labels = {**_labels(spec), **_model_labels(served)}
     annotations = {**_annotations(spec, served),
