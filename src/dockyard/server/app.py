@@ -20,6 +20,7 @@ from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import (
     audit,
+    datasets,
     deployments,
     experiments,
     ground_truth,
@@ -76,8 +77,9 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.state.client = client
     install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
-                   ground_truth, monitors, monitoring, deployments):
+                   ground_truth, monitors, monitoring, deployments, datasets):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(datasets.files_router, prefix=API_PREFIX)
     app.include_router(monitoring.metrics_router)
     app.include_router(ui_router)
     app.include_router(ui_models_router)

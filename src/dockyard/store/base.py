@@ -40,6 +40,7 @@ from dockyard.entities import (
     RunStatus,
 )
 from dockyard.errors import InvalidArgument
+from dockyard.store.datasets import DatasetStore
 from dockyard.store.deployments import DeploymentStore
 from dockyard.store.monitoring import MonitoringStore
 from dockyard.store.registry import RegistryStore
@@ -70,7 +71,7 @@ def check_max_points(max_points: Any) -> int | None:
     return n
 
 
-class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, ABC):
+class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStore, ABC):
     """Projects, experiments, runs, their params/metrics/tags, audit events, the registry,
     monitoring and deployments."""
 

@@ -39,6 +39,16 @@ from dockyard.entities import (
     StageTransition,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.dataset import (
+    Dataset,
+    DatasetCheck,
+    DatasetInput,
+    DatasetVersion,
+    NewDatasetVersion,
+    check_new_version,
+    validate_context,
+    validate_dataset_name,
+)
 from dockyard.entities.deployment import (
     Deployment,
     DeploymentEvent,
@@ -429,6 +439,65 @@ class RestMetadataStore(MetadataStore):
     def delete_deployment(self, name: str) -> Deployment:
         return Deployment.model_validate_json(self.http.request(
             "DELETE", f"/deployments/{_deployment(name)}").content)
+
+    # datasets
+    def create_dataset_version(self, new: NewDatasetVersion, user: str = "") -> DatasetVersion:
+        check_new_version(new)
+        return DatasetVersion.model_validate_json(self.http.request(
+            "POST", "/datasets/versions", json=new.model_dump(mode="json")).content)
+
+    def get_dataset(self, name: str) -> Dataset:
+        return Dataset.model_validate_json(self._get(f"/datasets/{_dataset(name)}"))
+
+    def list_datasets(self, name_like: str | None = None,
+                      max_results: int = 1000) -> list[Dataset]:
+        return Page[Dataset].model_validate_json(self._get(
+            "/datasets", name_like=name_like, max_results=max_results)).items
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        number = "latest" if version is None else str(v.validate_version(version))
+        return DatasetVersion.model_validate_json(self._get(
+            f"/datasets/{_dataset(name)}/versions/{number}"))
+
+    def find_dataset_version(self, name: str, digest: str) -> DatasetVersion | None:
+        found = Page[DatasetVersion].model_validate_json(self._get(
+            f"/datasets/{_dataset(name)}/versions:by-digest", digest=digest)).items
+        return found[0] if found else None
+
+    def list_dataset_versions(self, name: str, max_results: int = 1000) -> list[DatasetVersion]:
+        return Page[DatasetVersion].model_validate_json(self._get(
+            f"/datasets/{_dataset(name)}/versions", max_results=max_results)).items
+
+    def log_dataset_input(self, run_id: str, name: str, version: int,
+                          context: str = "training") -> DatasetInput:
+        body = {"name": validate_dataset_name(name), "version": v.validate_version(version),
+                "context": validate_context(context)}
+        return DatasetInput.model_validate_json(self.http.request(
+            "POST", f"/runs/{_id('run', run_id)}/inputs", json=body).content)
+
+    def list_run_inputs(self, run_id: str) -> list[DatasetInput]:
+        return Page[DatasetInput].model_validate_json(
+            self._get(f"/runs/{_id('run', run_id)}/inputs")).items
+
+    def list_dataset_runs(self, name: str, version: int | None = None) -> list[DatasetInput]:
+        return Page[DatasetInput].model_validate_json(self._get(
+            f"/datasets/{_dataset(name)}/runs",
+            version=None if version is None else v.validate_version(version))).items
+
+    def save_dataset_check(self, check: DatasetCheck, user: str = "") -> DatasetCheck:
+        path = f"/datasets/{_dataset(check.name)}/versions/{v.validate_version(check.version)}"
+        return DatasetCheck.model_validate_json(self.http.request(
+            "POST", f"{path}/checks", json=check.model_dump(mode="json")).content)
+
+    def list_dataset_checks(self, name: str, version: int,
+                            max_results: int = 100) -> list[DatasetCheck]:
+        path = f"/datasets/{_dataset(name)}/versions/{v.validate_version(version)}"
+        return Page[DatasetCheck].model_validate_json(
+            self._get(f"{path}/checks", max_results=max_results)).items
+
+
+def _dataset(name: str) -> str:
+    return _q(validate_dataset_name(name))
 
 
 def _deployment(name: str) -> str:

@@ -1,67 +1,93 @@
-"""A run's artifacts, proxied: clients need no credentials for the store behind."""
+"""Artifacts, proxied: clients need no credentials for the store behind.
+
+One set of routes serves two kinds of folders: a run's artifacts
+(``/runs/{run_id}/artifacts``, writable while the run runs) and a dataset's
+files (``/datasets/{name}/files``, writable until a version records them).
+"""
 
 from __future__ import annotations
 
 import mimetypes
 import tempfile
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from dockyard.client import Client
 from dockyard.entities import FileInfo, FileInfoPage, Page
 from dockyard.entities.validation import validate_artifact_path
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.writes import AuditedRoute
+from dockyard.store.artifacts.base import ArtifactStore
 
-router = APIRouter(prefix="/runs/{run_id}/artifacts", tags=["artifacts"], route_class=AuditedRoute)
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
+Opener = Callable[[Client, str, str], ArtifactStore]
+"""(client, owner id, path) -> the owner's store, checked for reading or for writing."""
 
 
-@router.get("", response_model=Page[FileInfo], summary="List a folder of a run's artifacts")
-def list_artifacts(run_id: str, request: Request, path: str = "") -> Response:
-    return json_response(FileInfoPage(items=client_of(request).list_artifacts(run_id, path)))
+def artifact_router(prefix: str, owner: str, tag: str, what: str,
+                    readable: Opener, writable: Opener) -> APIRouter:
+    """Routes to list, download, upload and delete files below ``prefix``, whose one path
+    parameter ``owner`` names the run or dataset."""
+    router = APIRouter(prefix=prefix, tags=[tag], route_class=AuditedRoute)
+
+    @router.get("", response_model=Page[FileInfo], summary=f"List a folder of {what}")
+    def list_files(request: Request, path: str = "") -> Response:
+        key = request.path_params[owner]
+        store = readable(client_of(request), key, path)
+        return json_response(FileInfoPage(items=store.list(
+            validate_artifact_path(path, allow_root=True))))
+
+    @router.get("/{path:path}", summary=f"Download one of {what} (streamed)",
+                response_class=StreamingResponse,
+                responses={200: {"content": {"application/octet-stream": {}}}})
+    def download(path: str, request: Request) -> Response:
+        path = validate_artifact_path(path)
+        store = readable(client_of(request), request.path_params[owner], path)
+        size = store.size(path)  # raises NotFound before the response starts
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return StreamingResponse(store.iter_bytes(path), media_type=media_type,
+                                 headers={"Content-Length": str(size)})
+
+    @router.head("/{path:path}", include_in_schema=False)
+    def size(path: str, request: Request) -> Response:
+        path = validate_artifact_path(path)
+        store = readable(client_of(request), request.path_params[owner], path)
+        return Response(headers={"Content-Length": str(store.size(path))})
+
+    @router.put("/{path:path}", status_code=204, summary=f"Upload one of {what} (streamed body)")
+    async def upload(path: str, request: Request) -> Response:
+        path = validate_artifact_path(path)
+        # Refuse before reading a byte: a large upload that may not land must not fill the disk.
+        store = await run_in_threadpool(writable, client_of(request),
+                                        request.path_params[owner], path)
+        # Spool to disk past 8 MiB: a large upload never sits in memory, and the
+        # store gets a seekable file (S3 multipart needs one).
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as buffer:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                await run_in_threadpool(buffer.write, chunk)
+            buffer.seek(0)
+            await run_in_threadpool(store.put_stream, buffer, path)  # type: ignore[arg-type]
+        request.state.audit = {"path": path, "bytes": size}
+        return Response(status_code=204)
+
+    @router.delete("", status_code=204, summary=f"Delete all of {what} that may still change")
+    @router.delete("/{path:path}", status_code=204,
+                   summary=f"Delete a file or folder of {what} that may still change")
+    def delete(request: Request, path: str = "") -> Response:
+        path = validate_artifact_path(path, allow_root=True)
+        writable(client_of(request), request.path_params[owner], path).delete(path)
+        request.state.audit = {"path": path}
+        return Response(status_code=204)
+
+    return router
 
 
-@router.get("/{path:path}", summary="Download an artifact (streamed)",
-            response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
-def download_artifact(run_id: str, path: str, request: Request) -> Response:
-    store = client_of(request).run_artifacts(run_id)
-    path = validate_artifact_path(path)
-    size = store.size(path)  # raises NotFound before the response starts
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return StreamingResponse(store.iter_bytes(path), media_type=media_type,
-                             headers={"Content-Length": str(size)})
-
-
-@router.head("/{path:path}", include_in_schema=False)
-def artifact_size(run_id: str, path: str, request: Request) -> Response:
-    size = client_of(request).run_artifacts(run_id).size(validate_artifact_path(path))
-    return Response(headers={"Content-Length": str(size)})
-
-
-@router.put("/{path:path}", status_code=204, summary="Upload an artifact (streamed request body)")
-async def upload_artifact(run_id: str, path: str, request: Request) -> Response:
-    path = validate_artifact_path(path)
-    # Refuse before reading a byte: a large upload to an ended run must not fill the disk.
-    store = await run_in_threadpool(client_of(request).writable_artifacts, run_id)
-    # Spool to disk past 8 MiB: a large upload never sits in memory, and the
-    # store gets a seekable file (S3 multipart needs one).
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as buffer:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            await run_in_threadpool(buffer.write, chunk)
-        buffer.seek(0)
-        await run_in_threadpool(store.put_stream, buffer, path)  # type: ignore[arg-type]
-    request.state.audit = {"path": path, "bytes": size}
-    return Response(status_code=204)
-
-
-@router.delete("", status_code=204, summary="Delete all artifacts of a running run")
-@router.delete("/{path:path}", status_code=204, summary="Delete an artifact or folder of a running run")
-def delete_artifact(run_id: str, request: Request, path: str = "") -> Response:
-    client = client_of(request)
-    client.writable_artifacts(run_id).delete(validate_artifact_path(path, allow_root=True))
-    request.state.audit = {"path": path}
-    return Response(status_code=204)
+router = artifact_router(
+    "/runs/{run_id}/artifacts", "run_id", "artifacts", "a run's artifacts",
+    readable=lambda client, run_id, _path: client.run_artifacts(run_id),
+    writable=lambda client, run_id, _path: client.writable_artifacts(run_id))

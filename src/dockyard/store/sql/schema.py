@@ -346,3 +346,67 @@ deployment_events = Table(
     Column("after", Text),
     Index("ix_deployment_events_name", "deployment", "id"),
 )
+
+# Datasets. A version's schema and tags are JSON documents; (name, digest) is unique, so
+# logging the same content twice finds the version it has. Inputs link runs to versions.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", MODEL_NAME, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_version", Integer, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("name", MODEL_NAME, ForeignKey("datasets.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("storage", String(16), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("source_type", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("database", Text),
+    Column("format", String(32), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger),
+    Column("columns", Text, nullable=False),
+    Column("profile", Text),
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    UniqueConstraint("name", "digest", name="uq_dataset_versions_digest"),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("name", MODEL_NAME, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("context", String(16), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["dataset_versions.name", "dataset_versions.version"]),
+    Index("ix_dataset_inputs_version", "name", "version"),
+)
+
+dataset_checks = Table(
+    "dataset_checks",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True,
+           autoincrement=True),
+    Column("name", MODEL_NAME, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("suite", String(250), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["dataset_versions.name", "dataset_versions.version"]),
+    Index("ix_dataset_checks_version", "name", "version", "id"),
+)

@@ -48,6 +48,7 @@ from dockyard.store.names import generate_run_name
 from dockyard.store.search import parse_filter, parse_order_by
 from dockyard.store.sql import engine as engines
 from dockyard.store.sql.common import check_max_results, decode_token, encode_token, unique_name
+from dockyard.store.sql.datasets import SqlDatasetMixin
 from dockyard.store.sql.deployments import SqlDeploymentMixin
 from dockyard.store.sql.monitoring import SqlMonitoringMixin
 from dockyard.store.sql.registry import SqlRegistryMixin
@@ -129,7 +130,8 @@ class _AlreadyApplied(Exception):
     """A concurrent writer applied the same batch_id first; unwinds our transaction."""
 
 
-class SqlMetadataStore(SqlRegistryMixin, SqlMonitoringMixin, SqlDeploymentMixin, MetadataStore):
+class SqlMetadataStore(SqlRegistryMixin, SqlMonitoringMixin, SqlDeploymentMixin, SqlDatasetMixin,
+                       MetadataStore):
     """The metadata store on SQLAlchemy 2 Core.
 
     ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or
