@@ -46,10 +46,27 @@ CANDIDATES = [
 console = Console()
 
 
-def train_one(params: dict, data: tuple, workdir: Path) -> None:
+def log_data(data: tuple) -> tuple:
+    """The training and validation sets as dataset versions: digest, schema and profile. Logging
+    the same data again (the next time the demo runs) finds the versions it has."""
+    x_train, x_val, y_train, y_val = data
+    train = dockyard.log_dataset(x_train.assign(target=y_train), "breast-cancer-train",
+                                 description="sklearn breast cancer, 75% stratified split")
+    val = dockyard.log_dataset(x_val.assign(target=y_val), "breast-cancer-validation",
+                               description="sklearn breast cancer, 25% stratified split")
+    for version in (train, val):
+        console.print(f"dataset [bold]{version.spec}[/]: {version.rows} rows, "
+                      f"{len(version.columns)} columns, digest {version.digest[:12]}")
+    console.print(f"  try: dockyard data show {train.spec}")
+    return train, val
+
+
+def train_one(params: dict, data: tuple, inputs: tuple, workdir: Path) -> None:
     x_train, x_val, y_train, y_val = data
     model = GradientBoostingClassifier(random_state=0, **params)
     with dockyard.start_run(name=f"gbm-depth{params['max_depth']}-n{params['n_estimators']}"):
+        dockyard.log_input(inputs[0], "training")  # the lineage starts at the data
+        dockyard.log_input(inputs[1], "validation")
         dockyard.log_params(params)
         dockyard.set_tags({"data": "sklearn.breast_cancer", "model": "GradientBoostingClassifier"})
         model.fit(x_train, y_train)
@@ -86,10 +103,11 @@ def main() -> None:
     x, y = load_breast_cancer(return_X_y=True, as_frame=True)
     data = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
     dockyard.set_experiment(EXPERIMENT)
+    inputs = log_data(data)
     with tempfile.TemporaryDirectory() as tmp:
         for params in CANDIDATES:
             with console.status(f"training {params}"):
-                train_one(params, data, Path(tmp))
+                train_one(params, data, inputs, Path(tmp))
             console.print(f"  logged run with {params}")
 
     best = dockyard.search_runs(

@@ -49,6 +49,14 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     assert {a.feature for a in firing if a.rule == "feature drift"} == {
         "worst radius", "worst perimeter", "worst area", "mean concave points",
         "worst concave points", "prediction"}
+    # The data is in the record, and the lineage runs from it to the deployment.
+    train = client.get_dataset_version("breast-cancer-train@1")
+    assert train.rows == 426 and train.columns[-1].name == "target"
+    assert {(i.run_id, i.context) for i in client.store.list_dataset_runs(train.name)} == {
+        (r.id, "training") for r in runs}
+    graph = client.get_lineage(train.uri)
+    assert {"dataset_version", "run", "model_version", "deployment"} <= {
+        n.type for n in graph.nodes}
     model = client.load_model("models:/breast-cancer-gbm@champion")
     assert model.manifest.run_id == best.id
     assert model.signature is not None and model.signature.inputs[0].name == "mean radius"

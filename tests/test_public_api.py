@@ -9,7 +9,8 @@ import dockyard
 EXPECTED = {
     "ActiveRun", "Client", "DockyardError", "Experiment", "Metric", "Run", "RunStatus",
     "__version__", "active_run", "drift_report", "spark_udf", "end_run", "flush", "get_run", "get_tracking_uri",
-    "load_model", "log_artifact", "log_artifacts", "log_ground_truth", "log_metric",
+    "load_dataset", "load_model", "log_artifact", "log_artifacts", "log_dataset",
+    "log_ground_truth", "log_input", "log_metric",
     "log_metrics", "log_model",
     "log_param", "log_params", "register_model", "search_runs", "set_alias", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
 }

@@ -52,6 +52,12 @@ from dockyard.entities import (
     now_ms,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.dataset import (
+    DatasetInput,
+    DatasetVersion,
+    parse_dataset_spec,
+    validate_dataset_name,
+)
 from dockyard.entities.monitoring import check_monitor_spec
 from dockyard.errors import (
     AlreadyExists,
@@ -471,8 +477,45 @@ class Client:
         return resolve_model_uri(self.store, uri)
 
     def get_lineage(self, uri: str) -> LineageGraph:
-        """What a model version (any model URI) or a run (``runs:/<run_id>``) came from and made."""
+        """What a model version (any model URI), a run (``runs:/<run_id>``) or a dataset version
+        (``datasets:/<name>/<version>``) came from and made."""
         return lineage(self.store, uri)
+
+    # datasets ------------------------------------------------------------------------
+    def dataset_files(self, name: str) -> ArtifactStore:
+        """The artifact folder of a dataset's stored data and profiles (``datasets/<name>``)."""
+        name = validate_dataset_name(name)
+        if self.is_remote:
+            from dockyard.store.artifacts.http import HttpArtifactStore
+
+            return HttpArtifactStore(self.store.http,  # type: ignore[attr-defined]
+                                     f"/datasets/{quote(name, safe='')}/files")
+        return ScopedArtifactStore(self.artifact_store(), f"datasets/{name}")
+
+    def log_dataset(self, data: Any = None, name: str | None = None,
+                    **options: Any) -> DatasetVersion:
+        """Record a version of a dataset; see :func:`dockyard.data.datasets.log_dataset`."""
+        from dockyard.data.datasets import log_dataset
+
+        return log_dataset(data, name, client=self, **options)
+
+    def get_dataset_version(self, spec: str) -> DatasetVersion:
+        """A version from ``churn@2``, ``churn@latest``, ``churn`` or ``datasets:/churn/2``."""
+        name, version = parse_dataset_spec(spec)
+        return self.store.get_dataset_version(name, version)
+
+    def load_dataset(self, spec: str | DatasetVersion, **options: Any) -> Any:
+        """A version's data as a DataFrame; see :func:`dockyard.data.datasets.load_dataset`."""
+        from dockyard.data.datasets import load_dataset
+
+        return load_dataset(spec, self, **options)
+
+    def log_input(self, run_id: str, dataset: str | DatasetVersion,
+                  context: str = "training") -> DatasetInput:
+        """Record that run ``run_id`` used a dataset version (``churn@2`` or the version)."""
+        version = dataset if isinstance(dataset, DatasetVersion) else \
+            self.get_dataset_version(dataset)
+        return self.store.log_dataset_input(run_id, version.name, version.version, context)
 
     # monitoring ----------------------------------------------------------------------
     def prediction_store(self) -> PredictionStore:

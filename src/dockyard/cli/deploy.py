@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
+from dockyard.cli.common import JsonOption, UriOption, client, handle_errors, reference_data
 from dockyard.cli.output import console, err_console, fmt_time, print_json, table
 from dockyard.entities.deployment import (
     ENVIRONMENTS,
@@ -127,10 +127,11 @@ def create(
                                          "the artifact store, when that is s3:// or alike)."),
     namespace: str = typer.Option(None, "--namespace", help="kubernetes: the namespace."),
     description: str = typer.Option(None, "--description", help="What the deployment is for."),
-    monitor_reference: Path = typer.Option(
+    monitor_reference: str = typer.Option(
         None, "--monitor-reference",
         help="Watch the deployment: a monitor named after it, with default rules, profiled "
-             "against this reference (Parquet or CSV, e.g. the training data)."),
+             "against this reference (Parquet or CSV, or a dataset version such as churn@2, "
+             "e.g. the training data)."),
     monitor_target: str = typer.Option(None, "--monitor-target",
                                        help="The reference's label column (with "
                                             "--monitor-reference: quality rules too)."),
@@ -195,9 +196,7 @@ def create(
     if spec.target == "ray" and not spec.config.get("address"):
         raise typer.BadParameter("give the Ray cluster's address (e.g. 127.0.0.1:6379)",
                                  param_hint="--address")
-    if monitor_reference is not None and not monitor_reference.is_file():
-        raise typer.BadParameter(f"{monitor_reference} is not a file",
-                                 param_hint="--monitor-reference")
+    reference = reference_data(monitor_reference, "--monitor-reference")
     manifests = None
     if spec.target == "kubernetes":
         manifests = _manifests(c, planned, kind=kind, image=image, storage_uri=storage_uri)
@@ -212,8 +211,8 @@ def create(
             deployment = ops.shadow(c, name, model, message=message)
         elif deployment.versions() != [f"{r.model_name}/{r.version}" for r in planned.routes]:
             deployment = ops.update(c, name, model, message=message)
-    if monitor_reference is not None:
-        _watch(c, deployment, monitor_reference, monitor_target, monitor_prediction)
+    if reference is not None:
+        _watch(c, deployment, reference, monitor_target, monitor_prediction)
     if manifests is not None:
         _write_manifests(deployment, output, manifests)
         c.store.set_deployment_status(name, "pending", f"apply the manifests in {output} with "
@@ -222,7 +221,7 @@ def create(
     _changed(c, deployment, "serving", wait=wait, timeout=timeout)
 
 
-def _watch(c: Any, deployment: Deployment, reference: Path, target: str | None,
+def _watch(c: Any, deployment: Deployment, reference: str | Path, target: str | None,
            prediction: str | None) -> None:
     """A monitor of the deployment, named after it, unless it has one already."""
     from dockyard.entities.monitoring import TASKS, MonitorSpec

@@ -12,6 +12,7 @@ from dockyard.cli import (
     artifacts,
     batch,
     build,
+    data,
     deploy,
     experiments,
     ground_truth,
@@ -37,6 +38,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
+app.add_typer(data.app, name="data")
 app.command("serve")(serve_cli.serve)
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(ground_truth.app, name="ground-truth")

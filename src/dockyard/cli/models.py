@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
+from dockyard.cli.common import JsonOption, UriOption, client, handle_errors, parse_tags
 from dockyard.cli.output import console, err_console, fmt_time, print_json, table
 from dockyard.client import Client
 from dockyard.entities import ModelVersion, RegisteredModel
@@ -62,16 +62,6 @@ def _read_text(source: str, what: str) -> str:
         raise InvalidArgument(f"{what} file {source} is not UTF-8 text") from None
     except OSError as exc:
         raise InvalidArgument(f"cannot read {what} file {source}: {exc.strerror or exc}") from None
-
-
-def _parse_tags(tags: list[str] | None) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in tags or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--tag")
-        parsed[key.strip()] = value
-    return parsed
 
 
 def _all_versions(c: Client, name: str, stage: str | None = None,
@@ -190,7 +180,7 @@ def register(
       dockyard models register runs:/4f1c.../model churn -d "weekly retrain" -t team=growth --card CARD.md
       dockyard models register models:/churn@champion churn-eu
     """
-    tags = _parse_tags(tag)
+    tags = parse_tags(tag)
     card_text = _read_text(card, "card") if card is not None else ""
     mv = client(uri).register_model(source, name, description, tags or None, card_text)
     if as_json:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 import yaml
 
-from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
+from dockyard.cli.common import JsonOption, UriOption, client, handle_errors, reference_data
 from dockyard.cli.output import fmt_time, print_json, table
 from dockyard.entities.monitoring import Cohort, MonitorSpec, Rule
 from dockyard.errors import InvalidArgument
@@ -70,9 +70,10 @@ def create(
     task: str = typer.Option(None, "--task",
                              help="classification or regression: the quality metrics to compute."),
     window: str = typer.Option("1h", "--window", help="Window size: 1h, 6h, 1d ..."),
-    reference: Path = typer.Option(None, "--reference",
-                                   help="Reference data (.parquet or .csv), e.g. the training "
-                                        "set; profiled once and stored."),
+    reference: str = typer.Option(None, "--reference",
+                                  help="Reference data (.parquet or .csv, or a dataset version "
+                                       "such as churn@2), e.g. the training set; profiled "
+                                       "once and stored."),
     target: str = typer.Option(None, "--target", help="The reference's label column."),
     reference_prediction: str = typer.Option(
         None, "--reference-prediction",
@@ -122,7 +123,8 @@ def create(
         categorical=list(categorical or []), prediction=prediction, positive_class=positive,
         cohorts=[_cohort(c) for c in cohort or []], rules=_rules(rules), channels=channels)
     with client(uri) as c:
-        monitor = create_monitor(c, spec, reference, target=target,
+        monitor = create_monitor(c, spec, reference_data(reference, "--reference"),
+                                 target=target,
                                  prediction=reference_prediction)
     if as_json:
         print_json(monitor.model_dump(mode="json"))

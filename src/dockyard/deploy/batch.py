@@ -20,13 +20,12 @@ folder is removed. Parts and output are never seen half-written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ import pyarrow.parquet as pq
 
 from dockyard.errors import AlreadyExists, Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.files import fsync_dir
+from dockyard.progress import ProgressCallback, reporter
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -49,9 +49,6 @@ __all__ = ["PARTS_SUFFIX", "STATE_NAME", "BatchResult", "ProgressCallback", "sco
 PARTS_SUFFIX = ".parts"
 """The staging folder of ``out.parquet`` is ``out.parquet.parts``."""
 STATE_NAME = "state.json"
-ProgressCallback = Callable[[int, "int | None"], None]
-"""Called with the rows scored so far (resumed rows included) and the input's rows (None when
-unknown, as for CSV): once before the first chunk, then after each chunk is written."""
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".csv.bz2")
@@ -100,7 +97,9 @@ def score_file(
     beside the predictions (default: all of them; ``[]``: none).
 
     ``progress`` is True for a progress bar on stderr, or a
-    :data:`ProgressCallback`. With ``resume`` (the default), the chunks of an
+    :data:`ProgressCallback`, called with the rows scored so far (resumed rows included)
+    and the input's rows (None when unknown, as for CSV): once before the first chunk,
+    then after each chunk is written. With ``resume`` (the default), the chunks of an
     interrupted run are kept; a run whose model, input, ``chunk_rows`` or
     columns differ from theirs raises Conflict rather than mix them, and
     ``resume=False`` starts over.
@@ -142,7 +141,7 @@ def score_file(
     index = len(done)
     names: tuple[str, ...] = ()
     try:
-        with _reporter(progress) as report:
+        with reporter(progress, "scoring") as report:
             report(rows, data.rows)
             for chunk in _chunks(data.batches(read, skip=rows, batch_rows=chunk_rows),
                                  chunk_rows):
@@ -417,31 +416,6 @@ def _prediction_columns(output: Any, rows: int, name: str, where: str) -> dict[s
                                 f"for the {rows:,} {where}")
         columns[column] = arrow
     return columns
-
-
-@contextlib.contextmanager
-def _reporter(progress: bool | ProgressCallback) -> Iterator[ProgressCallback]:
-    if callable(progress):
-        yield progress
-        return
-    if not progress:
-        yield lambda done, total: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                  transient=True) as bar:
-        task = bar.add_task("scoring", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # ---------------------------------------------------------------------- parts and output

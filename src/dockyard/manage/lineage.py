@@ -9,9 +9,8 @@ Edges point the way things flow, from what was used to what was made:
     registered model --has_version--> model version
     model version --deployed_to--> deployment   (with its role and traffic weight)
     deployment (or model version) --watched_by--> monitor
-
-Later capabilities add their records to the same graph (dataset versions
-upstream of runs).
+    dataset    --has_version--> dataset version
+    dataset version --used_for_<context>--> run   (training, validation, test ...)
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from dockyard.entities import (
     Run,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.dataset import SCHEME, parse_dataset_spec
 from dockyard.manage.uris import RUNS_SCHEME, find_model_version, parse_model_uri
 from dockyard.store.base import MetadataStore
 
@@ -78,7 +78,23 @@ def _add_run(store: MetadataStore, graph: _Graph, run: Run) -> str:
                                       label=f"Python {run.python_version}",
                                       attrs={"python_version": run.python_version}))
         graph.link(envid, rid, "used_by")
+    for used in store.list_run_inputs(run.id):
+        graph.link(_add_dataset_version(store, graph, used.name, used.version), rid,
+                   f"used_for_{used.context}")
     return rid
+
+
+def _add_dataset_version(store: MetadataStore, graph: _Graph, name: str, version: int) -> str:
+    node_id = f"{SCHEME}{name}/{version}"
+    if node_id in graph.nodes:
+        return node_id
+    found = store.get_dataset_version(name, version)
+    graph.add(LineageNode(id=node_id, type="dataset_version", label=found.spec, attrs={
+        "name": name, "version": version, "digest": found.digest, "rows": found.rows,
+        "storage": found.storage, "source": found.source, "created_at": found.created_at}))
+    graph.link(graph.add(LineageNode(id=f"dataset:{name}", type="dataset", label=name)),
+               node_id, "has_version")
+    return node_id
 
 
 def _add_downstream(store: MetadataStore, graph: _Graph, vid: str, version: ModelVersion) -> None:
@@ -129,9 +145,18 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
     deployments serving the version and the monitors watching it. For
     ``runs:/<run_id>`` (with or without a path), the run, its upstream, and
     every version registered from it with their downstream. Raises
-    InvalidArgument, NotFound.
+    InvalidArgument, NotFound. For a dataset version (``datasets:/churn/2``),
+    the version, the runs that used it with their upstream, and what they made.
     """
     graph = _Graph()
+    if isinstance(uri, str) and uri.startswith(SCHEME):
+        name, number = parse_dataset_spec(uri)
+        number = number or store.get_dataset_version(name).version
+        root = _add_dataset_version(store, graph, name, number)
+        for run_id in dict.fromkeys(i.run_id for i in store.list_dataset_runs(name, number)):
+            _add_run(store, graph, store.get_run(run_id))
+            _add_made(store, graph, run_id)
+        return graph.build(root)
     if isinstance(uri, str) and uri.startswith(RUNS_SCHEME) and "/" not in uri[len(RUNS_SCHEME):]:
         run_id = v.validate_run_id(uri[len(RUNS_SCHEME):])
     else:
@@ -144,6 +169,12 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
             _add_downstream(store, graph, root, version)
             return graph.build(root)
     root = _add_run(store, graph, store.get_run(run_id))
+    _add_made(store, graph, run_id)
+    return graph.build(root)
+
+
+def _add_made(store: MetadataStore, graph: _Graph, run_id: str) -> None:
+    """The model versions registered from a run, with where they run and who watches them."""
     versions: list[ModelVersion] = []
     token = None
     while True:
@@ -154,5 +185,4 @@ def lineage(store: MetadataStore, uri: str) -> LineageGraph:
     models = {name: store.get_registered_model(name) for name in {mv.name for mv in versions}}
     for mv in versions:
         _add_downstream(store, graph, _add_version(graph, mv, models[mv.name]), mv)
-    return graph.build(root)
 

@@ -39,6 +39,7 @@ from dockyard.entities import (
     now_ms,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.dataset import DatasetInput, DatasetVersion
 from dockyard.errors import Conflict, InvalidArgument, InvalidState
 from dockyard.store.names import generate_run_name
 from dockyard.train.logger import BatchLogger
@@ -291,6 +292,30 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
     run_id = _run_id()
     flush()
     return _client().log_artifacts(run_id, local_dir, artifact_path)
+
+
+def log_dataset(data: Any = None, name: str | None = None, **options: Any) -> DatasetVersion:
+    """Record a version of the dataset ``name``: digest, schema, profile, and the data.
+
+    ``data`` is a DataFrame, a Parquet or CSV path, or an ``s3://`` URI (or
+    give ``query=`` and ``database=``); the options are those of
+    :func:`dockyard.data.datasets.log_dataset`. The same data returns the
+    version it already has. Link it to a run with :func:`log_input`.
+    """
+    return _client().log_dataset(data, name, **options)
+
+
+def log_input(dataset: DatasetVersion | str, context: str = "training") -> DatasetInput:
+    """Record that the active run used a dataset version (``churn@2`` or the version itself),
+    for ``training``, ``validation``, ``test``, ``evaluation`` or ``reference``."""
+    run_id = _run_id()
+    flush()  # the run must exist in the store before anything points at it
+    return _client().log_input(run_id, dataset, context)
+
+
+def load_dataset(dataset: DatasetVersion | str, **options: Any) -> Any:
+    """A dataset version's data as a pandas DataFrame (``columns=``, ``verify=``)."""
+    return _client().load_dataset(dataset, **options)
 
 
 def log_model(model: Any, artifact_path: str = "model", **save_options: Any) -> ModelInfo:

@@ -10,8 +10,9 @@ router = APIRouter(prefix="/lineage", tags=["lineage"], route_class=AuditedRoute
 
 
 @router.get("", response_model=LineageGraph,
-            summary="Upstream and downstream records of a model version or run, as nodes and edges")
+            summary="Upstream and downstream records of a model version, run or dataset version, "
+                    "as nodes and edges")
 def get_lineage(request: Request, uri: str = Query(
         description="a model URI (models:/<name>/<version>, models:/<name>@<alias>, ...) "
-                    "or runs:/<run_id>")) -> Response:
+                    "runs:/<run_id>, or datasets:/<name>/<version>")) -> Response:
     return json_response(client_of(request).get_lineage(uri))

@@ -1,0 +1,1 @@
+"""Data preparation: dataset versions, data checks, feature steps and feature tables."""
