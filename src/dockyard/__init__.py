@@ -70,15 +70,16 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "FeatureSteps",
     "drift_report",
     "spark_udf",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # ``dockyard.models`` (the package format), ``dockyard.drift_report`` and
-    # ``dockyard.spark_udf`` are imported on first use: they bring in numpy and pandas, which tracking
-    # alone does not need.
+    # ``dockyard.models`` (the package format), ``dockyard.FeatureSteps``,
+    # ``dockyard.drift_report`` and ``dockyard.spark_udf`` are imported on first use: they bring in
+    # numpy and pandas, which tracking alone does not need.
     if name == "models":
         import importlib
 
@@ -87,6 +88,10 @@ def __getattr__(name: str) -> object:
         from dockyard.monitor.report import drift_report
 
         return drift_report
+    if name == "FeatureSteps":
+        from dockyard.models.features import FeatureSteps
+
+        return FeatureSteps
     if name == "spark_udf":
         from dockyard.deploy.spark import spark_udf
 

@@ -8,11 +8,20 @@
     model = models.load("churn-model")
     model.predict(X_test)            # DataFrame, dict of columns, records or numpy array
 
+    # The feature pipeline the model was trained behind, run before it everywhere:
+    models.save(clf, "churn-model", features=column_transformer, input_example=raw[:5])
+
 Engines (scikit-learn, XGBoost, LightGBM, onnxruntime, torch) are imported
 only when a model of theirs is saved or loaded.
 """
 
 from dockyard.models.environment import Mismatch, check_environment, infer_requirements
+from dockyard.models.features import (
+    FeatureSpec,
+    FeatureStepError,
+    FeatureSteps,
+    transform_features,
+)
 from dockyard.models.flavors import (
     FLAVORS,
     Flavor,
@@ -40,6 +49,9 @@ from dockyard.models.signature import ColumnSpec, Signature, TensorSpec, infer_s
 __all__ = [
     "FLAVORS",
     "ColumnSpec",
+    "FeatureSpec",
+    "FeatureStepError",
+    "FeatureSteps",
     "Flavor",
     "LoadedModel",
     "LoaderSpec",
@@ -62,5 +74,6 @@ __all__ = [
     "read_manifest",
     "register_flavor",
     "save",
+    "transform_features",
     "verify",
 ]

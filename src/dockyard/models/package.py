@@ -6,6 +6,7 @@
       dockyard-model.yaml     flavor, loader, signature, environment, sha256 of every file
       requirements.txt        the pinned requirements, one per line
       model.skops             the model, in its flavor's format
+      features.skops          optional: the feature pipeline (or features.joblib, features.pkl)
       input_example.json      optional (or input_example.parquet)
 
 :func:`save` writes a package atomically (into a temporary sibling folder,
@@ -14,6 +15,13 @@ folder holds exactly the listed files and verifies every checksum (before a
 pickle-like file is read, beside the parser for the others); and
 :class:`LoadedModel` checks every input against the signature before the
 model sees it.
+
+A package saved with ``features=`` holds the fitted feature pipeline
+(:mod:`dockyard.models.features`) beside the model. Its signature then
+describes the raw input callers send; :class:`LoadedModel` runs the
+pipeline on every checked input before the model, so every consumer of the
+package (the server, batch scoring, ``spark_udf``, Ray Serve) applies the
+training transforms.
 """
 
 from __future__ import annotations
@@ -38,6 +46,14 @@ from dockyard._version import __version__
 from dockyard.errors import IntegrityError, InvalidArgument, NotFound, SchemaError, UntrustedModel
 from dockyard.files import fsync_dir
 from dockyard.models.environment import infer_requirements, merge_requirements, python_version
+from dockyard.models.features import (
+    FeatureSpec,
+    check_features,
+    feature_requirements,
+    load_features,
+    save_features,
+    transform_features,
+)
 from dockyard.models.flavors import Flavor, SaveOptions, detect_flavor, get_flavor
 from dockyard.models.signature import ExtraColumns, Signature, infer_signature, to_input
 
@@ -58,7 +74,15 @@ __all__ = [
 
 MANIFEST_NAME = "dockyard-model.yaml"
 REQUIREMENTS_NAME = "requirements.txt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest manifest format this Dockyard reads.
+
+Version 2 adds ``features``. Packages without a feature pipeline are still
+written as version 1, so that an older Dockyard reads them; one with a
+feature pipeline is refused by an older Dockyard instead of being served
+without its transforms.
+"""
+_PLAIN_FORMAT_VERSION = 1
 # Files a desktop drops into folders it shows; never part of a package.
 _DESKTOP_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 # Below this, a thread costs more than hashing beside the parser saves.
@@ -90,13 +114,15 @@ class ModelManifest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    format_version: int = FORMAT_VERSION
+    format_version: int = _PLAIN_FORMAT_VERSION
     flavor: str
     loader: LoaderSpec
     model_files: list[str]
     signature: dict[str, Any] | None = None
     input_example: str | None = None
     """File name of the input example (JSON or Parquet), or None."""
+    features: FeatureSpec | None = None
+    """The feature pipeline run on the raw input before the model, or None."""
     python_version: str
     requirements: list[str] = Field(default_factory=list)
     executes_code_on_load: bool = False
@@ -126,17 +152,24 @@ class LoadedModel:
     ``predict`` takes a pandas DataFrame, a dict of columns, a list of records
     or a numpy array and gives the same result for each: the input goes
     through :func:`~dockyard.models.signature.to_input` (SchemaError when it
-    does not fit the signature), then to the flavor. ``predict_proba`` exists
-    only when the model has it (``hasattr(model, "predict_proba")``).
+    does not fit the signature), then through the package's feature
+    pipeline when it has one (:attr:`features`), then to the flavor.
+    ``predict_proba`` exists only when the model has it
+    (``hasattr(model, "predict_proba")``).
     """
 
-    def __init__(self, path: Path, manifest: ModelManifest, flavor: Flavor, model: Any) -> None:
+    def __init__(
+        self, path: Path, manifest: ModelManifest, flavor: Flavor, model: Any,
+        features: Any = None,
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.signature: Signature | None = manifest.get_signature()
         self.flavor = flavor
         self.raw: Any = flavor.raw(model)
         """The engine's own object (estimator, booster, session, module, PythonModel)."""
+        self.features: Any = features
+        """The feature pipeline (a FeatureSteps or a scikit-learn transformer), or None."""
         self._model = model
         if flavor.supports_proba(model):
             self.predict_proba = self._predict_proba
@@ -144,35 +177,77 @@ class LoadedModel:
     def predict(self, data: Any, *, extra_columns: ExtraColumns = "drop") -> Any:
         """Predictions for ``data``; raises SchemaError when it does not fit the signature."""
         model_input = to_input(data, self.signature, extra_columns=extra_columns)
+        if self.features is not None:
+            model_input = transform_features(self.features, model_input)
         return self.flavor.predict(self._model, model_input)
 
     def _predict_proba(self, data: Any, *, extra_columns: ExtraColumns = "drop") -> Any:
         model_input = to_input(data, self.signature, extra_columns=extra_columns)
+        if self.features is not None:
+            model_input = transform_features(self.features, model_input)
         return self.flavor.predict_proba(self._model, model_input)
+
+    def transform(self, data: Any, *, extra_columns: ExtraColumns = "drop") -> pd.DataFrame:
+        """The features the model sees for the raw input ``data``.
+
+        ``data`` is checked against the signature first (SchemaError, before
+        any step runs), then goes through the feature pipeline. Raises
+        InvalidArgument when the package has no feature pipeline, and
+        :class:`~dockyard.models.features.FeatureStepError` naming the step
+        that failed.
+        """
+        if self.features is None:
+            raise InvalidArgument(_no_features(self.path))
+        model_input = to_input(data, self.signature, extra_columns=extra_columns)
+        return transform_features(self.features, model_input)
+
+    def transform_prepared(self, data: Any) -> pd.DataFrame:
+        """The features for ``data`` already checked against the signature (for servers).
+
+        ``data`` is the DataFrame :func:`~dockyard.models.signature.to_input`
+        makes (a 2-D array is read as the signature's columns). Raises
+        InvalidArgument when the package has no feature pipeline.
+        """
+        if self.features is None:
+            raise InvalidArgument(_no_features(self.path))
+        if not isinstance(data, pd.DataFrame):
+            data = to_input(data, self.signature, extra_columns="ignore")
+        return transform_features(self.features, data)
 
     def predict_prepared(self, data: Any, *, proba: bool = False) -> Any:
         """Predictions for ``data`` already checked and shaped as the flavor takes it.
 
         For servers that decode and check requests against the signature
         themselves: ``data`` goes to the flavor as is (a 2-D array or a
-        DataFrame). Raises InvalidArgument for ``proba=True`` on a model
-        without ``predict_proba``.
+        DataFrame), after the feature pipeline when the package has one
+        (which then takes the DataFrame of the signature's columns). Raises
+        InvalidArgument for ``proba=True`` on a model without
+        ``predict_proba``.
         """
+        if proba and not self.flavor.supports_proba(self._model):
+            raise InvalidArgument("this model does not predict probabilities")
+        if self.features is not None:
+            data = self.transform_prepared(data)
         if proba:
-            if not self.flavor.supports_proba(self._model):
-                raise InvalidArgument("this model does not predict probabilities")
             return self.flavor.predict_proba(self._model, data)
         return self.flavor.predict(self._model, data)
 
     @property
     def input_example(self) -> pd.DataFrame | np.ndarray | None:
-        """The input example saved with the model, or None."""
+        """The input example saved with the model (raw input, before any features), or None."""
         if self.manifest.input_example is None:
             return None
         return _read_example(self.path / self.manifest.input_example)
 
     def __repr__(self) -> str:
-        return f"<LoadedModel {self.manifest.flavor} ({self.manifest.loader.format}) {self.path}>"
+        features = "" if self.manifest.features is None else " with features"
+        return (f"<LoadedModel {self.manifest.flavor} ({self.manifest.loader.format})"
+                f"{features} {self.path}>")
+
+
+def _no_features(path: Path) -> str:
+    return (f"the model at {path} has no feature pipeline: it takes its input as is. "
+            "Save it with features= to package the transforms with the model")
 
 
 def save(
@@ -189,6 +264,7 @@ def save(
     run_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     serialization: str | None = None,
+    features: Any = None,
 ) -> ModelManifest:
     """Write ``model`` as a package into the new folder ``path`` and return its manifest.
 
@@ -201,8 +277,20 @@ def save(
     ``"pickle"`` for PyTorch, ``"cloudpickle"`` for a PythonModel).
     ``artifacts`` and ``code_paths`` are for :class:`PythonModel`.
 
+    ``features`` is the fitted feature pipeline the model was trained
+    behind: a scikit-learn transformer (``Pipeline``, ``ColumnTransformer``
+    ...), a :class:`~dockyard.models.features.FeatureSteps`, or a list of
+    ``(name, function)`` pairs. It is saved beside the model and run on
+    every input before the model. The signature then describes the raw
+    input (named columns): give ``input_example`` as raw rows (the output
+    signature comes from the model's predictions on their features) or a
+    column ``signature``. FeatureSteps are saved with cloudpickle, which
+    runs code on load: such a package loads only from the store it was
+    logged to, or with ``trust=True``.
+
     Raises InvalidArgument when ``path`` exists and is not an empty folder
-    (nothing is overwritten), SchemaError when the example does not fit the
+    (nothing is overwritten), or ``features`` come without a column
+    signature or example; SchemaError when the example does not fit the
     given signature.
     """
     target = Path(path)
@@ -215,6 +303,9 @@ def save(
     if metadata is not None:
         _check_json("metadata", metadata)
     requirement_lines = _requirement_lines(requirements, extra_requirements)
+    if features is not None:
+        features = check_features(features)
+        _check_feature_signature(signature, input_example)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
@@ -223,6 +314,10 @@ def save(
         model_input = None
         if input_example is not None:
             model_input = to_input(input_example, signature or infer_signature(input_example))
+        feature_spec = None
+        if features is not None:
+            # The model was trained on features: it is saved, and its outputs inferred, on them.
+            feature_spec, model_input = save_features(features, staging, example=model_input)
         options = SaveOptions(
             serialization=serialization,
             example=model_input,
@@ -242,9 +337,14 @@ def save(
                             key=str.lower)
         else:
             pinned = requirement_lines[0]
+        if feature_spec is not None and requirement_lines[0] is None:
+            pinned = sorted(merge_requirements(
+                pinned, feature_requirements(features, feature_spec.format), replace=False
+            ), key=str.lower)
         pinned = merge_requirements(pinned, requirement_lines[1])
         (staging / REQUIREMENTS_NAME).write_text("".join(f"{line}\n" for line in pinned))
         manifest = ModelManifest(
+            format_version=_PLAIN_FORMAT_VERSION if feature_spec is None else FORMAT_VERSION,
             flavor=chosen.name,
             loader=LoaderSpec(
                 module=type(chosen).__module__, format=saved.format, options=saved.options
@@ -252,9 +352,12 @@ def save(
             model_files=saved.files,
             signature=None if signature is None else signature.to_dict(),
             input_example=example_file,
+            features=feature_spec,
             python_version=python_version(),
             requirements=pinned,
-            executes_code_on_load=saved.executes_code_on_load,
+            executes_code_on_load=saved.executes_code_on_load or bool(
+                feature_spec and feature_spec.executes_code_on_load
+            ),
             run_id=run_id,
             dockyard_version=__version__,
             created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -309,30 +412,44 @@ def load(
         )
     manifest = parse_manifest(file, content)
     chosen = get_flavor(manifest.flavor)
-    runs_code = manifest.executes_code_on_load or chosen.executes_code(manifest.loader)
+    runs_code = (
+        manifest.executes_code_on_load
+        or chosen.executes_code(manifest.loader)
+        or bool(manifest.features and manifest.features.executes_code_on_load)
+    )
     if runs_code and not trust:
-        raise _untrusted(directory, manifest)
+        model_code = manifest.executes_code_on_load and (
+            manifest.features is None or not manifest.features.executes_code_on_load
+        )
+        raise _untrusted(directory, manifest, model_code or chosen.executes_code(manifest.loader))
     _check_listing(directory, manifest)
     sizes = sum((directory / name).stat().st_size for name in manifest.files)
-    if not checksums:
+
+    def read() -> tuple[Any, Any]:
         model = chosen.load(directory, manifest, trust=trust)
+        if manifest.features is None:
+            return model, None
+        return model, load_features(directory, manifest.features, trust=trust)
+
+    if not checksums:
+        model, features = read()
     elif runs_code or trust or sizes < _PARALLEL_HASH_BYTES:
         # Pickle-like files are verified before a byte of them is read: a file changed in
         # the store must not get to run.
         _check_digests(directory, manifest)
-        model = chosen.load(directory, manifest, trust=trust)
+        model, features = read()
     else:
         # The other formats hold no code, so hashing (which releases the GIL) runs
         # beside the engine's parser; nothing is returned before both finish.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-sha256") as pool:
             digests = pool.submit(_check_digests, directory, manifest)
             try:
-                model = chosen.load(directory, manifest, trust=trust)
+                model, features = read()
             except Exception:
                 digests.result()  # a changed file explains a parse error better than the parser
                 raise
             digests.result()
-    return LoadedModel(directory, manifest, chosen, model)
+    return LoadedModel(directory, manifest, chosen, model, features)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> ModelManifest:
@@ -439,6 +556,23 @@ def _requirement_lines(
     return base, [line.strip() for line in extra or []]
 
 
+def _check_feature_signature(
+    signature: Signature | None, input_example: Any
+) -> None:
+    """Feature pipelines take named columns: the raw input needs a column signature."""
+    if signature is None and input_example is None:
+        raise InvalidArgument(
+            "a model with features= needs input_example= (raw rows, as callers send them) or "
+            "a column signature=: the server builds the pipeline's DataFrame from it"
+        )
+    raw = signature if signature is not None else infer_signature(input_example)
+    if raw.is_tensor:
+        raise InvalidArgument(
+            "features= takes named columns, but the raw input is an unnamed array; give "
+            "input_example= as a DataFrame (or records) of the raw columns"
+        )
+
+
 def _with_outputs(example: Any, output: Any) -> Signature:
     try:
         return infer_signature(example, output)
@@ -453,11 +587,14 @@ def _check_json(what: str, value: Any) -> None:
         raise InvalidArgument(f"{what} must be plain JSON-like data: {exc}") from exc
 
 
-def _untrusted(directory: Path, manifest: ModelManifest) -> UntrustedModel:
+def _untrusted(directory: Path, manifest: ModelManifest, model_code: bool) -> UntrustedModel:
     fmt = manifest.loader.format
     why = _WHY_CODE_RUNS.get(fmt, f"{fmt} is a format that runs code stored in the file")
     if manifest.loader.options.get("code_paths"):
         why = "it ships Python source that is imported when it loads"
+    features = manifest.features
+    if features is not None and features.executes_code_on_load:
+        why = f"{why}; {features.why_code_runs}" if model_code else features.why_code_runs
     return UntrustedModel(
         f"refusing to load the {manifest.flavor} model at {directory}: loading it runs code "
         f"from the package ({why}), and a local folder is not known to be safe. Load it from "
@@ -486,7 +623,8 @@ def _check_listing(directory: Path, manifest: ModelManifest) -> None:
     """The folder holds exactly the files the manifest lists (names only)."""
     for name in manifest.files:
         _check_relative(name)
-    for name in [*manifest.model_files, *filter(None, [manifest.input_example])]:
+    feature_files = [] if manifest.features is None else manifest.features.files
+    for name in [*manifest.model_files, *feature_files, *filter(None, [manifest.input_example])]:
         if name not in manifest.files:
             raise IntegrityError(
                 f"the manifest names {name!r} but has no checksum for it", path=name

@@ -14,8 +14,10 @@ Routes
     ``/v2/models/{name}[/versions/{v}]``         GET   model metadata
     ``.../ready``                                GET   model readiness
     ``.../infer``                                POST  inference, V2 JSON or binary tensors
+    ``.../transform``                            POST  the features a feature pipeline computes
     ``/v1/models``, ``/v1/models/{name}``        GET   KServe V1 model list and readiness
     ``/v1/models/{name}:predict``                POST  KServe V1 ``instances``
+    ``/v1/models/{name}:transform``              POST  features for V1 ``instances``
     ``/invocations``                             POST  MLflow scoring server body (JSON or CSV)
     ``/``, ``/ping``, ``/health``, ``/version``  GET   KServe V1 and MLflow liveness, version
     ``/metrics``                                 GET   Prometheus metrics
@@ -26,6 +28,14 @@ go to the first version hosted under that name (``/invocations``: the
 first model). Every answer carries ``X-Request-Id`` (the caller's, or a new
 one); every prediction carries a prediction id, in ``X-Prediction-Id`` and
 in the body, for joining ground truth later.
+
+``.../transform`` takes the same body as ``.../infer`` (``:transform`` the
+same as ``:predict``) and answers the features the model would see: the
+raw input checked against the signature and run through the package's
+feature pipeline, exactly as a predict batch runs it. V2 answers one output
+per feature column; V1 answers ``{"columns": [...], "data": [[...], ...]}``.
+A model without a feature pipeline answers 404. Transforms are not
+predictions: they get no prediction id and are not logged.
 """
 
 from __future__ import annotations
@@ -433,13 +443,19 @@ class ServeApp:
             _only(scope, "POST")
             hosted = self._find(name, version, v2=True)
             return await self._infer(scope, receive, request_id, started, hosted, "v2")
+        if action == "transform":
+            _only(scope, "POST")
+            hosted = self._find(name, version, v2=True)
+            return await self._transform(scope, receive, request_id, started, hosted, "v2")
         _only(scope, "GET")
         if action == "":
             return 200, orjson.dumps(self._find(name, version, v2=True).metadata()), []
         if action == "ready":
             self._find(name, version, v2=True)
             return self._model_ready(name)
-        raise _Reply(404, _v2_error(f"no route {scope['path']}; use .../infer, .../ready"))
+        raise _Reply(404, _v2_error(
+            f"no route {scope['path']}; use .../infer, .../transform, .../ready"
+        ))
 
     async def _v1_model_route(
         self, scope: Scope, receive: Receive, request_id: str, started: float, rest: str
@@ -448,6 +464,10 @@ class ServeApp:
             _only(scope, "POST")
             hosted = self._find(rest[: -len(":predict")], None, v2=False)
             return await self._infer(scope, receive, request_id, started, hosted, "v1")
+        if rest.endswith(":transform"):
+            _only(scope, "POST")
+            hosted = self._find(rest[: -len(":transform")], None, v2=False)
+            return await self._transform(scope, receive, request_id, started, hosted, "v1")
         if ":" in rest or "/" in rest:
             raise _Reply(404, _error_body(scope["path"], f"no route {scope['path']}"))
         _only(scope, "GET")
@@ -576,6 +596,74 @@ class ServeApp:
                     "version": version,
                     "rows": rows,
                     "prediction_id": prediction_id,
+                })
+        return status, body, headers
+
+    async def _transform(
+        self,
+        scope: Scope,
+        receive: Receive,
+        request_id: str,
+        started: float,
+        hosted: HostedModel,
+        kind: str,
+    ) -> tuple[int, bytes, list]:
+        """The features ``hosted`` computes for a V2 or V1 request body (not a prediction)."""
+        name, version = hosted.name, hosted.version
+        encode_error = protocol.encode_v2_error if kind == "v2" else protocol.encode_error
+        status, body, headers, rows = 500, b"", [], 0
+        try:
+            if not self.ready:
+                raise _not_ready()
+            if not hosted.has_features:
+                raise NotFound(
+                    f"model {name!r} version {version!r} has no feature pipeline: it takes its "
+                    "input as is, so there is nothing to transform (save the model with "
+                    "features= to package its transforms)"
+                )
+            content_type, json_length, payload = await self._read_body(scope, receive)
+            model_input, _ = self._decode(kind, payload, content_type, json_length, hosted)
+            rows = model_input.n_rows
+            try:
+                features = await asyncio.to_thread(hosted.transform, model_input)
+            except DockyardError:
+                raise
+            except Exception as exc:  # a feature step's own code
+                raise _ModelFailed(exc) from exc
+            if kind == "v2":
+                body = protocol.encode_v2_response(
+                    features, model_name=name, model_version=version, request=model_input
+                )
+            else:
+                body = protocol.encode_features_response(features)
+            status = 200
+        except _Disconnected:
+            status = 499
+            raise
+        except DockyardError as exc:
+            status, body = exc.http_status, encode_error(exc)
+        except _ModelFailed as exc:
+            failed = exc.error
+            status = 500
+            message = (f"{type(failed).__name__} in the model's features: {failed} "
+                       f"(request id {request_id})")
+            body = encode_error(message) if kind == "v2" else orjson.dumps({
+                "error_code": "MODEL_ERROR", "message": message,
+                "details": {"error": type(failed).__name__, "request_id": request_id},
+            })
+            log.error("the feature pipeline of %s version %s raised %s on request %s", name,
+                      version, type(failed).__name__, request_id, exc_info=failed,
+                      extra={"request_id": request_id, "model": name, "version": version})
+        finally:
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe_request(name, version, f"{kind}-transform", status, seconds)
+            if self.access_log is not None:
+                self.access_log.write({
+                    "request_id": request_id, "method": scope["method"],
+                    "path": scope["path"], "status": status,
+                    "latency_ms": round(seconds * 1000.0, 3), "model": name,
+                    "version": version, "rows": rows,
                 })
         return status, body, headers
 

@@ -8,6 +8,8 @@ version even if the alias moves meanwhile. A worker turns each spec into a
 :class:`HostedModel`: the package loaded (checked against its digest and
 checksums), an :class:`~dockyard.serve.batching.AdaptiveBatcher` in front of
 it, and a warm-up on its input example before the server says it is ready.
+A package with a feature pipeline gets, per batch, the DataFrame of the
+signature's columns, which the pipeline turns into the model's features.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dockyard.serve.protocol import ModelInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import pandas as pd
 
     from dockyard.client import Client
     from dockyard.models.package import LoadedModel
@@ -162,6 +166,8 @@ class HostedModel:
         self.load_seconds = time.perf_counter() - started
         self.signature: Signature | None = self.model.signature
         self._arrays = protocol.accepts_arrays(self.model)
+        self.has_features = self.model.features is not None
+        """Whether the package runs a feature pipeline before the model."""
         self.in_flight = 0
         """Requests for this model received and not yet answered."""
         self.batcher = AdaptiveBatcher(
@@ -177,6 +183,14 @@ class HostedModel:
             model_input = ModelInput(columns=item, n_rows=n_rows)
         data = protocol.as_model_input(model_input, self.signature, arrays=self._arrays)
         return self.model.predict_prepared(data)
+
+    def transform(self, model_input: ModelInput) -> pd.DataFrame:
+        """The features the model sees for one decoded request (as a batch would compute them).
+
+        Raises InvalidArgument when the package has no feature pipeline.
+        """
+        data = protocol.as_model_input(model_input, self.signature, arrays=False)
+        return self.model.transform_prepared(data)
 
     async def predict(self, model_input: ModelInput) -> Any:
         """The predictions for one decoded request, batched with concurrent ones."""

@@ -12,7 +12,9 @@ model's :class:`~dockyard.models.signature.Signature`:
   ``instances`` or ``inputs`` (and optional ``params``), or CSV with a header.
 
 Predictions encode back with :func:`encode_v2_response`,
-:func:`encode_v1_response` and :func:`encode_invocations_response`; errors
+:func:`encode_v1_response` and :func:`encode_invocations_response`; the
+features of a model with a feature pipeline with :func:`encode_v2_response`
+(one output per feature column) and :func:`encode_features_response`; errors
 with :func:`encode_v2_error` (``{"error": ...}``) and :func:`encode_error`
 (``{"error_code", "message", "details"}``). Every function returns bytes.
 
@@ -80,6 +82,7 @@ __all__ = [
     "decode_v1",
     "decode_v2",
     "encode_error",
+    "encode_features_response",
     "encode_invocations_response",
     "encode_v1_response",
     "encode_v2_error",
@@ -516,8 +519,12 @@ def accepts_arrays(model: LoadedModel) -> bool:
 
     True for ONNX and PyTorch models, and for scikit-learn and XGBoost models
     fitted on arrays (no feature names); False for models fitted on named
-    columns, LightGBM and Python models (whose contract is a DataFrame).
+    columns, LightGBM and Python models (whose contract is a DataFrame), and
+    for every model with a feature pipeline (its steps take the DataFrame of
+    the signature's columns).
     """
+    if getattr(model, "features", None) is not None:
+        return False
     flavor = model.flavor.name
     raw = model.raw
     if flavor in ("onnx", "pytorch"):
@@ -605,6 +612,19 @@ def encode_invocations_response(predictions: Any) -> bytes:
     and a dict stays a dict (of lists). NaN is written as null.
     """
     return _dumps({"predictions": _jsonable(predictions, records=False)})
+
+
+def encode_features_response(features: pd.DataFrame) -> bytes:
+    """The features of a V1 ``:transform`` request: ``{"columns": [...], "data": [[...], ...]}``.
+
+    One list per input row, values in column order (the ``dataframe_split``
+    form, which ``/invocations`` also takes). NaN is written as null; floats
+    are written so that they read back bit for bit.
+    """
+    columns = [str(name) for name in features.columns]
+    values = [_pandas_values(features[name]).tolist() for name in features.columns]
+    rows = [list(row) for row in zip(*values)] if values else [[] for _ in range(len(features))]
+    return _dumps({"columns": columns, "data": rows})
 
 
 def encode_v2_error(error: BaseException | str) -> bytes:
