@@ -4,6 +4,7 @@ are started by the fixtures in ``tests/services`` on loopback."""
 pytest_plugins = [
     "tests.services.browser",
     "tests.services.postgres",
+    "tests.services.redis",
     "tests.services.s3",
     "tests.services.server",
     "tests.services.spark",

@@ -15,6 +15,7 @@ from dockyard.cli import (
     data,
     deploy,
     experiments,
+    features,
     ground_truth,
     loadtest,
     models,
@@ -39,6 +40,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
+app.add_typer(features.app, name="features")
 app.command("serve")(serve_cli.serve)
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(ground_truth.app, name="ground-truth")
