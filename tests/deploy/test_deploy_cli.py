@@ -122,7 +122,7 @@ def test_kserve_needs_a_location_a_cluster_can_read(record: Client, tmp_path: Pa
     (["deploy", "models:/churn/1", "--name", "churn", "--target", "kubernetes", "-o", "k8s",
       "--kind", "helm"], "kserve, plain"),
     (["deploy", "models:/churn/1", "--name", "churn", "--monitor-reference", "nope.parquet"],
-     "is not a file"),
+     "does not exist"),
     (["deploy", "render", "nope", "-o", "k8s"], "no deployment is named 'nope'"),
     (["loadtest", "--url", "127.0.0.1:8080/infer", "--data", "x.json"], "not an http"),
     (["loadtest", "churn", "--duration", "soon"], "not a duration"),

@@ -190,7 +190,7 @@ def test_compare_needs_two_to_ten_runs(http: httpx.Client, seeded: Seeded, count
 
 def test_sections_and_audit(http: httpx.Client, seeded: Seeded) -> None:
     r = http.get("/data")
-    assert r.status_code == 200 and "does not have this part yet" in r.text
+    assert r.status_code == 200 and "<h1>Datasets</h1>" in r.text
     page = http.get("/audit", params={"resource_type": "experiment"}).text
     assert "create_experiment" in page and seeded.experiment_id in page
     assert http.get("/audit", params={"days": 0}).status_code == 400

@@ -43,7 +43,7 @@ def reference_data(text: str | None, option: str) -> str | Path | None:
     if "@" in text or text.startswith(SCHEME):
         name, version = parse_dataset_spec(text)
         return f"{SCHEME}{name}" + ("" if version is None else f"/{version}")
-    raise typer.BadParameter(f"{text} is neither a file nor a dataset version (churn@2)",
+    raise typer.BadParameter(f"{text} does not exist, and is not a dataset version (churn@2)",
                              param_hint=option)
 
 

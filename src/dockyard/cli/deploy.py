@@ -197,6 +197,8 @@ def create(
         raise typer.BadParameter("give the Ray cluster's address (e.g. 127.0.0.1:6379)",
                                  param_hint="--address")
     reference = reference_data(monitor_reference, "--monitor-reference")
+    if isinstance(reference, str):
+        c.get_dataset_version(reference)  # an unknown dataset fails before anything is written
     manifests = None
     if spec.target == "kubernetes":
         manifests = _manifests(c, planned, kind=kind, image=image, storage_uri=storage_uri)

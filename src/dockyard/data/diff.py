@@ -47,6 +47,8 @@ class DatasetDiff:
     drift: pd.DataFrame
     """One row per column both profiles have: the drift method, its statistic and threshold,
     whether it drifted, PSI, and the null rate and mean on each side."""
+    profiles: tuple[Profile, Profile]
+    """The profiles compared: ``a``'s, and ``b``'s with its histograms on ``a``'s bins."""
 
     @property
     def rows(self) -> tuple[int, int]:
@@ -94,18 +96,20 @@ def diff_datasets(a: str | DatasetVersion, b: str | DatasetVersion,
     removed = [c for name, c in columns_a.items() if name not in columns_b]
     changed = [(columns_a[name], c) for name, c in columns_b.items()
                if name in columns_a and columns_a[name] != c]
-    drift = _drift(load_profile(first, client), load_profile(second, client))
-    return DatasetDiff(first, second, added, removed, changed, drift)
-
-
-def _drift(reference: Profile, current: Profile) -> pd.DataFrame:
-    from dockyard.monitor.report import compare
-
+    reference, current = load_profile(first, client), load_profile(second, client)
     shared = [name for name in reference.columns if name in current.columns
               and reference.columns[name].kind == current.columns[name].kind]
+    rebinned = _on_reference_bins(current, reference, shared)
+    return DatasetDiff(first, second, added, removed, changed,
+                       _drift(reference, current, rebinned, shared), (reference, rebinned))
+
+
+def _drift(reference: Profile, current: Profile, rebinned: Profile,
+           shared: list[str]) -> pd.DataFrame:
+    from dockyard.monitor.report import compare
+
     if not shared:
         return pd.DataFrame(columns=_DRIFT_COLUMNS)
-    rebinned = _on_reference_bins(current, reference, shared)
     table = compare(reference, rebinned, columns=shared)
     sides = {"a": reference, "b": current}
     for side, made in sides.items():

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from dockyard.config import get_settings
 from dockyard.entities import now_ms
+from dockyard.entities.dataset import SCHEME, DatasetVersion
 from dockyard.entities.monitoring import (
     ANY_FEATURE,
     PREDICTION,
@@ -43,6 +44,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.monitor import alerts as alerting
 from dockyard.monitor import notify, quality
 from dockyard.monitor.profile import Profile, profile, reference_thresholds
+from dockyard.monitor.report import side_by_side
 from dockyard.monitor.summaries import FOLDER, reference_digest, window_profile
 from dockyard.monitor.system import serving_health
 from dockyard.monitor.windows import Reference, epoch_ms, frame_of, window_values
@@ -84,14 +86,15 @@ def default_rules(task: str | None, *, reference_quality: bool) -> list[Rule]:
 
 def create_monitor(client: Client, spec: MonitorSpec, reference: Any = None, *,
                    target: str | None = None, prediction: str | None = None) -> Monitor:
-    """Store a monitor and, when given, profile its reference (a DataFrame or a file).
+    """Store a monitor and, when given, profile its reference (a DataFrame, a file, or a
+    dataset version: a :class:`DatasetVersion` or ``datasets:/<name>/<version>``).
 
     ``target`` and ``prediction`` name the reference's label and prediction
     columns, if it has them: then the reference's model quality is stored, and
     rules relative to it (the default "accuracy drop") can be evaluated. A spec
     without rules gets :func:`default_rules`.
     """
-    frame = None if reference is None else _frame(reference)
+    frame = None if reference is None else _frame(reference, client)
     if frame is not None:
         _check_columns(spec, frame, target, prediction)
     if not spec.rules:
@@ -111,7 +114,7 @@ def create_monitor(client: Client, spec: MonitorSpec, reference: Any = None, *,
 def set_reference(client: Client, monitor: Monitor, reference: Any, *,
                   target: str | None = None, prediction: str | None = None) -> Monitor:
     """Profile ``reference`` once and store it as the monitor's reference."""
-    frame = _frame(reference)
+    frame = _frame(reference, client)
     _check_columns(monitor, frame, target, prediction)
     return _store_reference(client, monitor, frame, target, prediction)
 
@@ -320,9 +323,13 @@ def _find(client: Client, name_or_id: str) -> Monitor:
                            ) from None
 
 
-def _frame(data: Any) -> pd.DataFrame:
+def _frame(data: Any, client: Client) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
+    if isinstance(data, DatasetVersion) or (isinstance(data, str) and data.startswith(SCHEME)):
+        from dockyard.data.datasets import load_dataset
+
+        return load_dataset(data, client)
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():
@@ -331,11 +338,12 @@ def _frame(data: Any) -> pd.DataFrame:
             return pd.read_parquet(path)
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path)
-        raise InvalidArgument(f"{path.name}: give the reference as a .parquet or .csv file")
+        raise InvalidArgument(f"{path.name}: give the reference as a .parquet or .csv file, or "
+                              "a dataset version (datasets:/<name>/<version>)")
     if hasattr(data, "to_pandas"):
         return data.to_pandas()
     raise InvalidArgument(f"the reference is a {type(data).__name__}: give a DataFrame, an "
-                          "Arrow table or a .parquet/.csv file")
+                          "Arrow table, a .parquet/.csv file or a dataset version")
 
 
 def _check_columns(spec: MonitorSpec, frame: pd.DataFrame, target: str | None,
@@ -363,10 +371,11 @@ def feature_histogram(client: Client, monitor: Monitor, feature: str, *, since: 
                       until: int, max_categories: int = 20) -> dict[str, Any]:
     """The reference's and the window's histogram of one feature, for a side-by-side view.
 
-    Numbers: the reference's bins (``edges`` are the inner edges; the first and
-    last bins are open) with both counts. Categories: the reference's most
-    frequent ``max_categories`` and the window's unseen ones, the rest as
-    ``(other)``.
+    :func:`~dockyard.monitor.report.side_by_side` of the two profiles, with the
+    ``feature``. Numbers: the reference's bins (``edges`` are the inner edges;
+    the first and last bins are open) with both counts. Categories: the
+    reference's most frequent ``max_categories`` and the window's unseen ones,
+    the rest as ``(other)``.
     """
     reference = load_reference(client, monitor)
     if reference is None:
@@ -382,28 +391,4 @@ def feature_histogram(client: Client, monitor: Monitor, feature: str, *, since: 
     frame = frame_of(table, monitor, [feature]) if table.num_rows else pd.DataFrame()
     cur = (profile(frame[[feature]], reference=reference.profile).columns[feature]
            if feature in frame.columns else None)
-    out: dict[str, Any] = {"feature": feature, "kind": ref.kind, "reference_rows": ref.rows,
-                           "current_rows": cur.rows if cur else 0,
-                           "reference_nulls": ref.nulls, "current_nulls": cur.nulls if cur else 0}
-    if ref.kind == "numeric":
-        edges = [] if ref.edges is None else ref.edges.tolist()
-        out.update(edges=edges, reference=_counts(ref.histogram, len(edges) + 1),
-                   current=_counts(cur.histogram if cur else None, len(edges) + 1),
-                   reference_range=[ref.min, ref.max])
-        return out
-    ref_counts, cur_counts = ref.category_counts(), cur.category_counts() if cur else {}
-    top = sorted(ref_counts, key=lambda c: -ref_counts[c])[:max_categories]
-    unseen = sorted((c for c in cur_counts if c not in ref_counts),
-                    key=lambda c: -cur_counts[c])[:max_categories]
-    names = top + unseen
-    out.update(categories=[*names, "(other)"],
-               reference=[ref_counts.get(c, 0) for c in names]
-               + [ref.count - sum(ref_counts.get(c, 0) for c in names)],
-               current=[cur_counts.get(c, 0) for c in names]
-               + [(cur.count if cur else 0) - sum(cur_counts.get(c, 0) for c in names)],
-               unseen=unseen)
-    return out
-
-
-def _counts(histogram: Any, size: int) -> list[int]:
-    return [0] * size if histogram is None else [int(c) for c in histogram]
+    return {"feature": feature, **side_by_side(ref, cur, max_categories=max_categories)}

@@ -8,7 +8,9 @@
   with the sketches' error bounds;
   :func:`data_quality` reads null rates, type errors, out-of-range values,
   unseen categories and the change in distinct values from the same profiles;
-  :func:`reference_thresholds` derives thresholds from the reference itself.
+  :func:`reference_thresholds` derives thresholds from the reference itself;
+  :func:`side_by_side` lays two profiles' histograms of a column on shared bins,
+  for drawing.
 
 Defaults (the same rule every column meets, so that large samples do not
 flag trivial shifts):
@@ -43,7 +45,7 @@ from dockyard.monitor import stats
 from dockyard.monitor.profile import CATEGORICAL, NUMERIC, ColumnProfile, Profile, column_kind
 
 __all__ = ["METRICS", "DriftReport", "compare", "data_quality", "drift_report",
-           "reference_thresholds"]
+           "reference_thresholds", "side_by_side"]
 
 SMALL = 1000
 """Samples up to this many rows are judged by a statistical test, larger ones by a distance."""
@@ -389,6 +391,60 @@ def _category_bins(ref: ColumnProfile, cur: ColumnProfile) -> tuple[np.ndarray, 
         p.append(max(0, other[0]))
         q.append(max(0, other[1]))
     return np.array(p, dtype=np.int64), np.array(q, dtype=np.int64)
+
+
+OTHER = "(other)"
+
+
+def side_by_side(reference: ColumnProfile, current: ColumnProfile | None = None, *,
+                 max_categories: int = 20) -> dict[str, Any]:
+    """The histograms of one column in two profiles, on the reference's bins, for drawing.
+
+    Numbers: ``edges`` are the reference's inner edges (the first and last
+    bins are open), ``reference`` and ``current`` the counts per bin; the
+    current column must be binned on the same edges (profiled with
+    ``profile(data, reference=reference)``). Categories: the reference's most
+    frequent ``max_categories`` and then the current side's ``unseen`` ones
+    (most frequent first, at most ``max_categories``), the rest counted as
+    ``(other)``. Without ``current`` its counts are zeros: the reference alone.
+    Both sides give their ``rows`` (values, nulls and type errors) and ``nulls``.
+    """
+    cur = current
+    if cur is not None and cur.kind != reference.kind:
+        raise InvalidArgument(f"column {reference.name!r} is {reference.kind} in the reference "
+                              f"and {cur.kind} in the current profile")
+    out: dict[str, Any] = {
+        "kind": reference.kind, "reference_rows": reference.rows,
+        "current_rows": cur.rows if cur else 0,
+        "reference_nulls": reference.nulls, "current_nulls": cur.nulls if cur else 0}
+    if reference.kind == NUMERIC:
+        if cur is not None and not _same_bins(reference, cur):
+            raise InvalidArgument(
+                f"column {reference.name!r} of the current profile is binned on other edges "
+                "than the reference's; make it with profile(data, reference=reference)")
+        edges = [] if reference.edges is None else reference.edges.tolist()
+        out.update(edges=edges, reference=_bin_counts(reference.histogram, len(edges) + 1),
+                   current=_bin_counts(cur.histogram if cur else None, len(edges) + 1),
+                   reference_range=[reference.min, reference.max])
+        return out
+    ref_counts = reference.category_counts()
+    cur_counts = cur.category_counts() if cur else {}
+    top = sorted(ref_counts, key=lambda c: -ref_counts[c])[:max_categories]
+    unseen = sorted((c for c in cur_counts if c not in ref_counts),
+                    key=lambda c: -cur_counts[c])[:max_categories]
+    names = top + unseen
+    # estimated counts (a frequent-items sketch) may add up to more than the values
+    out.update(categories=[*names, OTHER],
+               reference=[ref_counts.get(c, 0) for c in names]
+               + [max(0, reference.count - sum(ref_counts.get(c, 0) for c in names))],
+               current=[cur_counts.get(c, 0) for c in names]
+               + [max(0, (cur.count if cur else 0) - sum(cur_counts.get(c, 0) for c in names))],
+               unseen=unseen)
+    return out
+
+
+def _bin_counts(histogram: np.ndarray | None, size: int) -> list[int]:
+    return [0] * size if histogram is None else [int(c) for c in histogram]
 
 
 QUALITY = ["column", "kind", "rows", "null_rate", "type_error_rate", "out_of_range",

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -81,8 +81,13 @@ def fmt_size(size: int | None) -> str:
     return str(size)
 
 
+def run_url(run_id: str) -> str:
+    """The page of the run ``run_id``."""
+    return f"/runs/{quote(run_id, safe='')}"
+
+
 templates.env.filters.update(time=fmt_time, duration=fmt_duration, value=fmt_value, size=fmt_size)
-templates.env.globals.update(nav=NAV, version=__version__)
+templates.env.globals.update(nav=NAV, version=__version__, run_url=run_url)
 
 
 def render(request: Request, name: str, section: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -255,24 +260,6 @@ def audit(request: Request, actor: str = "", resource_type: str = "", days: int 
         resource_type=resource_type or None, actor=actor or None, since=since, max_results=50_000)
     return render(request, "audit.html", "audit", events=list(reversed(events))[:500],
                   total=len(events), actor=actor, resource_type=resource_type, days=days)
-
-
-_COMING = {
-    "data": ("Data", "Versioned datasets with their schema and profile will be listed here."),
-}
-
-
-def _section(key: str) -> Any:
-    title, text = _COMING[key]
-
-    def page(request: Request) -> Response:
-        return render(request, "coming.html", key, title=title, text=text)
-
-    return page
-
-
-for _key in _COMING:
-    router.add_api_route(f"/{_key}", _section(_key), methods=["GET"])
 
 
 def html_error_response(request: Request, exc: Exception) -> HTMLResponse | None:

@@ -263,9 +263,11 @@ def version_page(request: Request, name: str, version: str) -> Response:
 # lineage as SVG --------------------------------------------------------------------------
 # Left to right, the way things flow: what a run used, the run (and the model
 # its versions belong to), the versions, then what serves and watches them.
-KIND_COLUMN = {"dataset": 0, "dataset_version": 0, "experiment": 0, "code": 0, "environment": 0,
-               "run": 1, "registered_model": 1, "model_version": 2, "deployment": 3,
-               "monitor": 4, "alert": 5}
+KIND_COLUMN = {"dataset": 0, "dataset_version": 1, "experiment": 1, "code": 1, "environment": 1,
+               "run": 2, "registered_model": 2, "model_version": 3, "deployment": 4,
+               "monitor": 5, "alert": 6}
+"""Columns left to right; empty ones close up, so a graph without datasets starts at its runs'
+experiment."""
 KIND_LABEL = {"registered_model": "model", "model_version": "model version",
               "dataset_version": "dataset version"}
 NODE_W, NODE_H = 200, 48
@@ -321,6 +323,10 @@ def node_href(node_type: str, node_id: str, attrs: Mapping[str, Any]) -> str | N
         return f"/deployments/{quote(node_id.removeprefix('deployment:'), safe='')}"
     if node_type == "monitor" and attrs.get("name"):
         return f"/monitoring/{quote(str(attrs['name']), safe='')}"
+    if node_type == "dataset_version" and attrs.get("name") and attrs.get("version"):
+        return f"/data/{quote(str(attrs['name']), safe='')}/{int(attrs['version'])}"
+    if node_type == "dataset" and node_id.startswith("dataset:"):
+        return f"/data/{quote(node_id.removeprefix('dataset:'), safe='')}"
     return None
 
 

@@ -8,7 +8,8 @@ query string, and raises the errors of :mod:`dockyard.errors` for bad input.
 
 Tables are rendered here and work without JavaScript. The charts over time
 carry their few hundred numbers in the page and are drawn with uPlot; a
-feature's histograms are inline SVG drawn here. A value the monitor could not
+feature's histograms are inline SVG drawn on the server
+(:mod:`dockyard.server.ui_histogram`). A value the monitor could not
 compute (``value`` None) shows its status ("no_data: 12 rows, 30 needed") in
 tables and is a gap in charts, never a zero.
 
@@ -18,7 +19,6 @@ passwords, which a page must not show to everyone who can read it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ from dockyard.monitor.monitors import feature_histogram, load_reference
 from dockyard.monitor.overview import MonitorStatus, latest_window, overview, status_of
 from dockyard.server.deps import client_of
 from dockyard.server.ui import query_url, render, templates
+from dockyard.server.ui_histogram import histogram_view
 from dockyard.server.ui_models import model_url
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +108,6 @@ def fmt_span(seconds: int) -> str:
 
 
 templates.env.filters.update(metric=fmt_metric, metric_name=metric_name, span=fmt_span,
-                             share=lambda value: f"{value:.1%}",
                              heading=lambda name: name[:1].upper() + name[1:])
 templates.env.globals.update(monitor_url=monitor_url, feature_url=feature_url, model_url=model_url,
                              status_text=STATUS_TEXT, default_windows=DEFAULT_WINDOWS,
@@ -306,82 +306,6 @@ def monitor_page(request: Request, name: str, windows: int = DEFAULT_WINDOWS) ->
 
 
 # one feature -----------------------------------------------------------------------------
-HIST_W, HIST_H, HIST_PAD, HIST_AXIS, HIST_TOP = 460, 200, 8, 24, 18
-
-
-@dataclass
-class Bar:
-    label: str
-    reference: int
-    current: int
-    reference_share: float
-    current_share: float
-    unseen: bool = False
-
-
-@dataclass
-class Histogram:
-    """Both sides of a feature's histogram as bars on one scale, ready for SVG."""
-
-    kind: str
-    bars: list[Bar]
-    reference_rows: int
-    current_rows: int
-    reference_nulls: int
-    current_nulls: int
-    top: float
-    ticks: list[tuple[float, str]]
-    """Axis labels at positions counted in bars: edges between bars, or a category's name."""
-    width: int = HIST_W
-    height: int = HIST_H
-    pad: int = HIST_PAD
-    axis: int = HIST_AXIS
-    top_margin: int = HIST_TOP
-    """Room above the tallest bar for the scale's label."""
-
-    @property
-    def bar_width(self) -> float:
-        return (self.width - 2 * self.pad) / max(len(self.bars), 1)
-
-    def bar_height(self, share: float) -> float:
-        """The height of a bar for ``share``, on the scale both sides share."""
-        return 0.0 if self.top <= 0 else round(
-            share / self.top * (self.height - self.top_margin), 1)
-
-    def x(self, position: float) -> float:
-        """The x coordinate of a position counted in bars."""
-        return round(self.pad + position * self.bar_width, 1)
-
-
-def _edge(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def histogram_view(found: dict[str, Any]) -> Histogram:
-    """``feature_histogram``'s answer as bars: shares of each side's values, one scale."""
-    ref, cur = found["reference"], found["current"]
-    if found["kind"] == "numeric":
-        edges = found["edges"]
-        bounds = ["-inf", *map(_edge, edges), "inf"]
-        labels = ([f"[{a}, {b})" for a, b in itertools.pairwise(bounds)] if edges
-                  else ["all values"])
-        unseen: set[str] = set()
-        step = -(-len(edges) * 44 // HIST_W) or 1  # about 44 pixels a label
-        ticks = [(float(i), _edge(e)) for i, e in enumerate(edges, 1) if (i - 1) % step == 0]
-    else:
-        labels = [str(c) for c in found["categories"]]
-        unseen = {str(c) for c in found.get("unseen", [])}
-        chars = max(int(HIST_W / max(len(labels), 1) / 6.5), 3)
-        ticks = [(i + 0.5, c if len(c) <= chars else c[:chars - 1] + "…")
-                 for i, c in enumerate(labels)]
-    ref_total, cur_total = sum(ref) or 1, sum(cur) or 1
-    bars = [Bar(label, r, c, r / ref_total, c / cur_total, label in unseen)
-            for label, r, c in zip(labels, ref, cur)]
-    top = max([b.reference_share for b in bars] + [b.current_share for b in bars] + [0.0])
-    return Histogram(found["kind"], bars, found["reference_rows"], found["current_rows"],
-                     found["reference_nulls"], found["current_nulls"], top, ticks)
-
-
 def _window_choice(spans: list[tuple[int, int]], latest: list[MonitorValue], window: str,
                    size: int) -> tuple[int, int]:
     """The window a drill-down shows: the one asked for, else the latest with enough rows."""
