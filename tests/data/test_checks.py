@@ -436,8 +436,10 @@ def test_sample_rows_limit_summary_and_failures() -> None:
     lines = report.summary().splitlines()
     assert lines[0].startswith("suite 'test': FAILED, 2 of 3 checks failed, 10 rows")
     assert "FAIL" in lines[1] and "10 of 10 failing (100.00%)" in lines[1]
-    assert lines[2].split()[0] == "ok"
-    assert "ERROR" in lines[3] and "column 'y'" in lines[3]
+    assert [line.split()[:2] for line in lines[2:5]] == [["e.g.", '{"x":']] * 3  # failing rows
+    assert lines[5].split()[0] == "ok"
+    assert "ERROR" in lines[6] and "column 'y'" in lines[6]
+    assert len(report.summary(samples=1).splitlines()) == 5
     assert check(frame, expect.range("x", max=-1), sample_rows=0).results[0].sample == []
 
 
