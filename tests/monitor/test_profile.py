@@ -394,3 +394,28 @@ def test_distances_of_merged_profiles_keep_every_values_weight() -> None:
     assert a["wasserstein"] == pytest.approx(b["wasserstein"], abs=0.02)
     assert a["ks"] == pytest.approx(b["ks"], abs=a["ks_error"] + b["ks_error"])
     assert not a["drifted"]
+
+
+def test_large_batches_enter_the_quantile_sketch_compacted_and_stay_accurate() -> None:
+    rng = np.random.default_rng(3)
+    parts = [rng.normal(i, 1 + i, n) for i, n in enumerate((300_000, 150_001, 70_003))]
+    made = Profile()
+    for part in parts:
+        made.update(pd.DataFrame({"x": part}))
+    column = made["x"]
+    everything = np.sort(np.concatenate(parts))
+    sketch = column.quantiles
+    assert sketch.n == column.count == everything.size  # every value's weight is kept
+    assert (sketch.get_min_value(), sketch.get_max_value()) == (everything[0], everything[-1])
+    assert column.rank_error > 0
+    for q in (0.001, 0.05, 0.25, 0.5, 0.75, 0.95, 0.999):
+        assert abs(sketch.get_rank(float(np.quantile(everything, q))) - q) < column.rank_error
+    # It merges with a sketch made value by value, and travels as bytes.
+    reference = profile(pd.DataFrame({"x": parts[2][:500]}))
+    large, small = Profile(reference=reference), Profile(reference=reference)
+    large.update(pd.DataFrame({"x": parts[0]}))
+    small.update(pd.DataFrame({"x": parts[1][:500]}))
+    assert small["x"].rank_error == 0  # a small batch is kept value by value
+    merged = large.merge(small)
+    assert merged["x"].quantiles.n == parts[0].size + 500
+    assert Profile.from_bytes(made.to_bytes())["x"].quantiles.n == everything.size

@@ -38,8 +38,14 @@ import pandas as pd
 import pyarrow as pa
 
 from dockyard.data import digest as dg
-from dockyard.entities.dataset import Column, DatasetVersion, NewDatasetVersion, parse_dataset_spec
-from dockyard.entities.dataset import validate_dataset_name
+from dockyard.entities import validation as v
+from dockyard.entities.dataset import (
+    Column,
+    DatasetVersion,
+    NewDatasetVersion,
+    parse_dataset_spec,
+    validate_dataset_name,
+)
 from dockyard.errors import IntegrityError, InvalidArgument, NotFound
 from dockyard.progress import ProgressCallback, reporter
 
@@ -98,6 +104,9 @@ def log_dataset(data: Any = None, name: str | None = None, *, query: str | None 
     if name is None:
         raise InvalidArgument("give the dataset a name: log_dataset(data, name='churn')")
     name = validate_dataset_name(name)
+    description = v.validate_description(description)
+    tags = {v.validate_key("tag", str(k)): v.tag_value(str(k), val)
+            for k, val in (tags or {}).items()}  # checked before anything is read or written
     client = client or Client()
     with ExitStack() as stack:
         src = _open_source(data, query, database, stack)
@@ -122,7 +131,7 @@ def log_dataset(data: Any = None, name: str | None = None, *, query: str | None 
             size_bytes=src.size, columns=[Column(name=f.name, type=str(f.type),
                                                  nullable=f.nullable) for f in schema],
             profile=f"{digest}/{PROFILE_NAME}", description=description,
-            tags={str(k): str(v) for k, v in (tags or {}).items()})
+            tags=tags)
         return client.store.create_dataset_version(new, user=client.user)
 
 
