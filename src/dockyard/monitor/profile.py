@@ -16,7 +16,11 @@ made on the same reference bins merge into the profile of both tables:
 Counts, nulls, type errors, min and max, the histogram, the out-of-range
 counts and exact category counts merge exactly; mean and variance merge
 exactly up to floating-point rounding; the sketches merge as sketches, with
-the same error bounds as one sketch of all the data. A profile is made with
+the same error bounds as one sketch of all the data. A batch of 65,536 values
+or more enters a column's quantile sketch already compacted (every 2^h-th of
+its sorted values from a random offset, as the sketch's own compaction would
+keep them), so profiling a large file costs a sort per batch, not an update
+per value. A profile is made with
 :meth:`Profile.from_data` (a pandas DataFrame, a pyarrow Table or
 RecordBatch, or an iterator of them) or incrementally with
 :meth:`Profile.update`, and travels as bytes (:meth:`Profile.to_bytes`).
