@@ -29,7 +29,6 @@ at training time and in every server.
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.metadata
 import os
 import sys
@@ -45,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.errors import InvalidArgument, UntrustedModel
+from dockyard.errors import InvalidArgument
 from dockyard.models.flavors.base import has_base, import_engine
 
 __all__ = [
@@ -327,21 +326,9 @@ def load_features(directory: Path, spec: FeatureSpec, *, trust: bool) -> Any:
         return loaded
     if spec.format == "joblib":
         return import_engine("joblib", "sklearn").load(path)
-    sio = import_engine("skops.io", "sklearn")
-    if trust:
-        return sio.load(path, trusted=sio.get_untrusted_types(file=path))
-    exceptions = importlib.import_module("skops.io.exceptions")
-    try:
-        return sio.load(path, trusted=[])
-    except exceptions.UntrustedTypesFoundException:
-        refused = list(sio.get_untrusted_types(file=path))
-    raise UntrustedModel(
-        f"the feature pipeline {path.name} would build types that skops does not consider "
-        f"safe to load from a file: {', '.join(refused)}. Load the model from the registry or "
-        "run it was logged to, or pass trust=True if you trust where it came from",
-        path=path.name,
-        types=refused,
-    )
+    from dockyard.models.flavors.sklearn import load_skops
+
+    return load_skops(path, trust=trust, what=f"the feature pipeline {path.name}")
 
 
 # ---------------------------------------------------------------- helpers

@@ -95,23 +95,7 @@ class SklearnFlavor(Flavor):
             path, fmt = directory / copy, "joblib"
         if fmt == "joblib":
             return import_engine("joblib", self.extra).load(path)
-        sio = import_engine("skops.io", self.extra)
-        if trust:
-            return sio.load(path, trusted=sio.get_untrusted_types(file=path))
-        # Untrusted: skops builds only the types it considers safe to build from a file.
-        exceptions = importlib.import_module("skops.io.exceptions")
-        try:
-            return sio.load(path, trusted=[])
-        except exceptions.UntrustedTypesFoundException:
-            refused = list(sio.get_untrusted_types(file=path))
-        raise UntrustedModel(
-            f"the skops file {path.name} would build types that skops does not consider safe "
-            f"to load from a file: {', '.join(refused)} (their code, or their unchecked "
-            "arrays, could be abused by a crafted file). Load the model from the registry or "
-            "run it was logged to, or pass trust=True if you trust where it came from",
-            path=path.name,
-            types=refused,
-        )
+        return load_skops(path, trust=trust, what=f"the skops file {path.name}")
 
     def predict(self, model: Any, data: Any) -> Any:
         # A preprocessing pipeline has no predict: what it gives is its transform.
@@ -193,3 +177,24 @@ def _dump_skops(sio: Any, model: Any, path: Path) -> None:
         state["protocol"] = context.protocol
         state["_skops_version"] = skops.__version__
         archive.writestr("schema.json", json.dumps(state, separators=(",", ":")))
+
+
+def load_skops(path: Path, *, trust: bool, what: str) -> Any:
+    """Read a skops file; untrusted, skops builds only the types it considers safe to build
+    from a file, and UntrustedModel names the others."""
+    sio = import_engine("skops.io", "sklearn")
+    if trust:
+        return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    exceptions = importlib.import_module("skops.io.exceptions")
+    try:
+        return sio.load(path, trusted=[])
+    except exceptions.UntrustedTypesFoundException:
+        refused = list(sio.get_untrusted_types(file=path))
+    raise UntrustedModel(
+        f"{what} would build types that skops does not consider safe to load from a file: "
+        f"{', '.join(refused)} (their code, or their unchecked arrays, could be abused by a "
+        "crafted file). Load the model from the registry or run it was logged to, or pass "
+        "trust=True if you trust where it came from",
+        path=path.name,
+        types=refused,
+    )
