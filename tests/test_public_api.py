@@ -7,7 +7,8 @@ import inspect
 import dockyard
 
 EXPECTED = {
-    "ActiveRun", "Client", "FeatureSteps", "DockyardError", "Experiment", "Metric", "Run", "RunStatus",
+    "ActiveRun", "Client", "FeatureSteps",
+    "DockyardError", "Experiment", "Metric", "Run", "RunStatus",
     "__version__", "active_run", "drift_report", "spark_udf", "end_run", "flush", "get_run", "get_tracking_uri",
     "load_dataset", "load_model", "log_artifact", "log_artifacts", "log_dataset",
     "log_ground_truth", "log_input", "log_metric",

@@ -390,7 +390,8 @@ dataset_inputs = Table(
     Column("version", Integer, primary_key=True),
     Column("context", String(16), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
-    ForeignKeyConstraint(["name", "version"], ["dataset_versions.name", "dataset_versions.version"]),
+    ForeignKeyConstraint(["name", "version"],
+                         ["dataset_versions.name", "dataset_versions.version"]),
     Index("ix_dataset_inputs_version", "name", "version"),
 )
 
@@ -407,6 +408,7 @@ dataset_checks = Table(
     Column("report", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(250), nullable=False),
-    ForeignKeyConstraint(["name", "version"], ["dataset_versions.name", "dataset_versions.version"]),
+    ForeignKeyConstraint(["name", "version"],
+                         ["dataset_versions.name", "dataset_versions.version"]),
     Index("ix_dataset_checks_version", "name", "version", "id"),
 )
