@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
@@ -9,7 +10,7 @@ from dockyard.cli.output import console, fmt_duration, fmt_time, fmt_value, prin
 from dockyard.client import Client
 from dockyard.entities import Run
 
-app = typer.Typer(help="List, show, search and compare runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show, search, compare and diff runs.", no_args_is_help=True)
 
 ExperimentOption = typer.Option(
     ..., "--experiment", "-e", help="Experiment name (repeat for several).")
@@ -133,3 +134,33 @@ def compare_runs(
             style = "yellow" if len({str(x) for x in values}) > 1 else None
             t.add_row(f"{name}.{key}", *(fmt_value(x) for x in values), style=style)
     console.print(t)
+
+
+@app.command("diff")
+@handle_errors
+def diff_command(
+    a: str = typer.Argument(..., help="A run id (the baseline)."),
+    b: str = typer.Argument(..., help="Another run id."),
+    uri: str = UriOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show only what differs between two runs: params, metrics (with the change), the data
+    they used, code, environment and tags."""
+    from dockyard.train.diff import diff_runs
+
+    diff = diff_runs(client(uri), a, b)
+    if as_json:
+        print_json(diff.to_dict())
+        return
+    console.print(f"[bold]{escape(diff.a.name)}[/] ({diff.a.id[:8]}) -> "
+                  f"[bold]{escape(diff.b.name)}[/] ({diff.b.id[:8]})")
+    if diff.same:
+        console.print("no differences")
+        return
+    for section, changes in diff.sections.items():
+        if not changes:
+            continue
+        rows = [[c.key, fmt_value(c.a) if c.a is not None else "-",
+                 fmt_value(c.b) if c.b is not None else "-",
+                 "" if c.delta is None else f"{c.delta:+.6g}"] for c in changes]
+        table(section, ["key", "a", "b", "change"], rows)
