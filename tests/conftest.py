@@ -26,6 +26,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("DOCKYARD_HOME", str(home))
     for var in ("DOCKYARD_URI", "DOCKYARD_ARTIFACTS", "DOCKYARD_SPOOL"):
         monkeypatch.delenv(var, raising=False)
+    # Runs record their source (a diff of this checkout, the installed packages) only in the
+    # tests about it, so that the other tests see exactly the artifacts they log.
+    monkeypatch.setenv("DOCKYARD_LOG_SOURCE", "false")
     yield home
     while fluent.active_run():
         dockyard.end_run("KILLED")

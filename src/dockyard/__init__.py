@@ -72,14 +72,27 @@ __all__ = [
     "start_run",
     "FeatureSteps",
     "drift_report",
+    "log_figure",
+    "log_table",
+    "log_image",
+    "log_text",
+    "log_dict",
+    "log_confusion_matrix",
+    "log_roc_curve",
+    "log_precision_recall_curve",
     "spark_udf",
 ]
 
 
+_MEDIA = frozenset({"log_figure", "log_table", "log_image", "log_text", "log_dict",
+                    "log_confusion_matrix", "log_roc_curve", "log_precision_recall_curve"})
+
+
 def __getattr__(name: str) -> object:
     # ``dockyard.models`` (the package format), ``dockyard.FeatureSteps``,
-    # ``dockyard.drift_report`` and ``dockyard.spark_udf`` are imported on first use: they bring in
-    # numpy and pandas, which tracking alone does not need.
+    # ``dockyard.drift_report``, ``dockyard.spark_udf`` and the rich logging functions
+    # (``log_figure``, ``log_table`` ...) are imported on first use: they bring in numpy and
+    # pandas, which tracking alone does not need.
     if name == "models":
         import importlib
 
@@ -92,6 +105,10 @@ def __getattr__(name: str) -> object:
         from dockyard.models.features import FeatureSteps
 
         return FeatureSteps
+    if name in _MEDIA:
+        from dockyard.train.media import Fluent
+
+        return getattr(Fluent, name)
     if name == "spark_udf":
         from dockyard.deploy.spark import spark_udf
 

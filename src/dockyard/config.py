@@ -11,14 +11,20 @@
 | ``DOCKYARD_FLUSH_INTERVAL`` | ``0.5`` | seconds the background logger waits to fill a batch |
 | ``DOCKYARD_HTTP_TIMEOUT`` | ``30`` | seconds before an HTTP request to a server gives up |
 | ``DOCKYARD_S3_ENDPOINT_URL`` | unset | endpoint of an S3-compatible server |
+| ``DOCKYARD_SYSTEM_METRICS`` | ``auto`` | ``system/*`` metrics for top-level runs; ``true``: all |
+| ``DOCKYARD_SYSTEM_METRICS_INTERVAL`` | ``10`` | seconds between system samples (min 1) |
+| ``DOCKYARD_LOG_SOURCE`` | ``auto`` | command, code diff and requirements of top-level runs; ``true``: all |
 """
 
 from __future__ import annotations
 
 import getpass
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from dockyard.errors import InvalidArgument
 
 ENV_VARS = (
     "DOCKYARD_HOME",
@@ -30,6 +36,9 @@ ENV_VARS = (
     "DOCKYARD_FLUSH_INTERVAL",
     "DOCKYARD_HTTP_TIMEOUT",
     "DOCKYARD_S3_ENDPOINT_URL",
+    "DOCKYARD_SYSTEM_METRICS",
+    "DOCKYARD_SYSTEM_METRICS_INTERVAL",
+    "DOCKYARD_LOG_SOURCE",
 )
 
 
@@ -46,6 +55,12 @@ class Settings:
     s3_endpoint_url: str | None
     prometheus_url: str | None = None
     """A Prometheus that scrapes the model servers: monitors read request and error rates."""
+    system_metrics: bool | None = None
+    """Sample system metrics: None (auto) for top-level runs, True for every run, False never."""
+    system_metrics_interval: float = 10.0
+    """Seconds between system-metric samples."""
+    log_source: bool | None = None
+    """Record what it takes to run again: None (auto) for top-level runs, True for every run."""
 
 
 def is_http_uri(uri: str) -> bool:
@@ -60,17 +75,35 @@ def os_user() -> str:
         return "unknown"
 
 
-def _number(name: str, default: float, cast: type) -> float:
+def _number(name: str, default: float, cast: type, minimum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = cast(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; unset it or give a number") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
+        raise InvalidArgument(
+            f"{name}={raw!r} is not a number; unset it or give a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgument(f"{name}={raw!r} must be a positive number")
+    if minimum is not None and value < minimum:
+        raise InvalidArgument(f"{name}={raw!r} is too small; the minimum is {minimum:g}")
     return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _switch(name: str) -> bool | None:
+    """An on/off setting: None when unset or ``auto``."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    raise InvalidArgument(
+        f"{name}={os.environ[name]!r} is not understood; use true, false or auto")
 
 
 def get_settings() -> Settings:
@@ -89,6 +122,10 @@ def get_settings() -> Settings:
         http_timeout=float(_number("DOCKYARD_HTTP_TIMEOUT", 30.0, float)),
         s3_endpoint_url=env.get("DOCKYARD_S3_ENDPOINT_URL") or None,
         prometheus_url=env.get("DOCKYARD_PROMETHEUS_URL") or None,
+        system_metrics=_switch("DOCKYARD_SYSTEM_METRICS"),
+        log_source=_switch("DOCKYARD_LOG_SOURCE"),
+        system_metrics_interval=float(
+            _number("DOCKYARD_SYSTEM_METRICS_INTERVAL", 10.0, float, minimum=1.0)),
     )
 
 

@@ -94,7 +94,7 @@ def test_run_page_chart_and_artifacts(page: Page, seeded: Seeded) -> None:
     expect(image).to_be_visible()
     assert image.evaluate("img => img.naturalWidth") == 8
     page.get_by_role("link", name="data.parquet", exact=True).click()
-    expect(page.locator("#preview table tbody tr")).to_have_count(20)
+    expect(page.locator("#preview table tbody tr")).to_have_count(100)
     screenshot(page, "run-page-artifact")
 
 

@@ -128,7 +128,7 @@ def test_run_page(http: httpx.Client, seeded: Seeded) -> None:
     ("notes.txt", ["first line\nsecond line"]),
     ("config.json", ['"model": "forest"', '  "nested": {']),
     ("table.csv", ["<th>name</th><th>score</th>", "<td>alpha</td><td>0.91</td>"]),
-    ("data.parquet", ["<th>id</th><th>label</th>", "first 20 of 100 rows"]),
+    ("data.parquet", ["<th>id</th><th>label</th>", "all 100 rows, 2 columns"]),
     ("plot.png", ['<img src="/api/v1/runs/']),
     ("sub/inner.txt", ["inside a folder"]),
 ])

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
-from rich.table import Table
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
@@ -10,7 +12,8 @@ from dockyard.cli.output import console, fmt_duration, fmt_time, fmt_value, prin
 from dockyard.client import Client
 from dockyard.entities import Run
 
-app = typer.Typer(help="List, show, search, compare and diff runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show, search, compare, diff and reproduce runs.",
+                  no_args_is_help=True)
 
 ExperimentOption = typer.Option(
     ..., "--experiment", "-e", help="Experiment name (repeat for several).")
@@ -164,3 +167,20 @@ def diff_command(
                  fmt_value(c.b) if c.b is not None else "-",
                  "" if c.delta is None else f"{c.delta:+.6g}"] for c in changes]
         table(section, ["key", "a", "b", "change"], rows)
+
+
+@app.command("reproduce")
+@handle_errors
+def reproduce_command(
+    run_id: str = typer.Argument(..., help="The run to reproduce."),
+    output: Path = typer.Option(..., "--output", "-o", help="A new folder to write into."),
+    uri: str = UriOption,
+) -> None:
+    """Write a run's code (its commit and uncommitted changes, or its script), requirements
+    and exact command into a new folder, to run it again."""
+    from dockyard.train.reproduce import reproduce
+
+    script = reproduce(client(uri), run_id, output)
+    console.print(f"wrote {escape(str(output))}: code/, requirements.txt and run.sh")
+    console.print(f"  python -m pip install -r {escape(str(output / 'requirements.txt'))}")
+    console.print(f"  sh {escape(str(script))}")

@@ -9,9 +9,12 @@ its URL, so a link shows what its sender saw.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -25,8 +28,10 @@ from dockyard.entities.validation import validate_artifact_path
 from dockyard.errors import DockyardError, InvalidArgument, InvalidFilter
 from dockyard.server.deps import client_of
 from dockyard.store.search import parse_filter
+from dockyard.store.artifacts.base import ArtifactStore, ScopedArtifactStore
+from dockyard.store.artifacts.local import LocalArtifactStore
 from dockyard.ui import TEMPLATES
-from dockyard.ui.preview import preview
+from dockyard.ui.preview import PARQUET_SUFFIXES, Preview, preview
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -36,6 +41,8 @@ MAX_COMPARE = 10
 RUN_VERSIONS_SHOWN = 100  # model versions registered from a run, on its page
 DEFAULT_METRIC_COLUMNS = 5
 DEFAULT_PARAM_COLUMNS = 3
+PARQUET_PREVIEW_ROWS = 100
+CELL_CHARS = 200  # a long string cell is cut in a table preview
 _COLUMN = re.compile(r"^(metrics|params|tags)\.(.+)$")
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 NAV = [("experiments", "Experiments", "/experiments"), ("models", "Models", "/models"),
@@ -129,6 +136,103 @@ def cell(run: Run, column: str) -> Any:
     return (run.params if kind == "params" else run.tags).get(key)
 
 
+# artifact previews -------------------------------------------------------------------------
+@dataclass
+class TablePreview(Preview):
+    """A Parquet preview: the first rows, with each column's type."""
+
+    types: list[str] = field(default_factory=list)
+
+
+class _S3Range(io.RawIOBase):
+    """An S3 object read by byte ranges, so Parquet's footer and first row groups are
+    fetched without the rest of the file."""
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        self.client, self.bucket, self.key, self.length, self.pos = client, bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.length}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self.pos >= self.length or not len(buffer):
+            return 0
+        end = min(self.pos + len(buffer), self.length) - 1
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key,
+                                      Range=f"bytes={self.pos}-{end}")["Body"]
+        with body:
+            data = body.read()
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def _ranged(store: ArtifactStore, path: str) -> BinaryIO | None:
+    """A seekable reader that fetches only what is read, where the store allows it (a local
+    folder, S3); None otherwise."""
+    from dockyard.store.artifacts.s3 import S3ArtifactStore
+
+    while isinstance(store, ScopedArtifactStore):
+        path, store = f"{store.prefix}/{path}", store.inner
+    if isinstance(store, LocalArtifactStore):
+        full = store.root.joinpath(*path.split("/")).resolve()
+        return open(full, "rb") if full.is_relative_to(store.root) else None
+    if isinstance(store, S3ArtifactStore):
+        key = f"{store.prefix}/{path}" if store.prefix else path
+        size = store.size(path)
+        return io.BufferedReader(_S3Range(store.client, store.bucket, key, size), 1024 * 1024)
+    return None
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > CELL_CHARS:
+        return value[:CELL_CHARS] + "…"
+    return value
+
+
+def artifact_preview(store: ArtifactStore, path: str) -> Preview:
+    """The artifact viewer's preview. A Parquet file is read through its footer and first row
+    groups only (up to :data:`PARQUET_PREVIEW_ROWS` rows), never whole."""
+    if PurePosixPath(path).suffix.lower() not in PARQUET_SUFFIXES:
+        return preview(store, path)
+    size = store.size(path)  # NotFound before anything is opened
+    source = _ranged(store, path)
+    if source is None:  # a store without ranged reads: the general preview, size-capped
+        return preview(store, path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with source:
+        try:
+            parquet = pq.ParquetFile(source)
+            schema = parquet.schema_arrow
+            rows: list[list[Any]] = []
+            for batch in parquet.iter_batches(batch_size=PARQUET_PREVIEW_ROWS):
+                take = batch.slice(0, PARQUET_PREVIEW_ROWS - len(rows))
+                rows += [[_cell(x) for x in r.values()] for r in take.to_pylist()]
+                if len(rows) >= PARQUET_PREVIEW_ROWS:
+                    break
+            total = parquet.metadata.num_rows
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            return Preview("binary", path, size, message=f"not a readable Parquet file: {exc}")
+    return TablePreview(
+        "table", path, size, columns=list(schema.names), rows=rows,
+        types=[str(schema.field(i).type) for i in range(len(schema))],
+        message=f"first {len(rows)} of {total:,} rows, {len(schema)} columns"
+        if len(rows) < total else f"all {total:,} rows, {len(schema)} columns")
+
+
 # pages -------------------------------------------------------------------------------------
 @router.get("/")
 def home() -> Response:
@@ -216,7 +320,7 @@ async def run_page(request: Request, run_id: str, dir: str = "", artifact: str =
     shown = None
     if artifact:
         shown = await run_in_threadpool(
-            preview, client.run_artifacts(run), validate_artifact_path(artifact))
+            artifact_preview, client.run_artifacts(run), validate_artifact_path(artifact))
     parent = await run_in_threadpool(client.get_run, run.parent_id) if run.parent_id else None
     versions = await run_in_threadpool(
         client.search_model_versions, None, run.id, None, RUN_VERSIONS_SHOWN)

@@ -11,10 +11,15 @@ Metric, param and tag calls are checked at once (a bad value raises at the
 line that logged it), then queued and sent in batches by a background
 thread; see :mod:`dockyard.train.logger`. ``end_run``, leaving a ``with``
 block, :func:`flush` and interpreter exit make everything durable.
+
+Every new run is tagged with the machine it ran on (``dockyard.hardware.*``),
+and a top-level run samples ``system/*`` metrics in the background through
+the same batched logger; see :mod:`dockyard.train.system`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -45,12 +50,15 @@ from dockyard.store.names import generate_run_name
 from dockyard.train.logger import BatchLogger
 from dockyard.train.source import capture_source
 from dockyard.train.spool import Spool
+from dockyard.train.reproduce import Snapshot, log_snapshot, snapshot_once
+from dockyard.train.system import SystemMetricsMonitor, hardware_tags
 
 if TYPE_CHECKING:
     from dockyard.manage.packages import ModelInfo
     from dockyard.models import LoadedModel
 
 DEFAULT_EXPERIMENT = "default"
+log = logging.getLogger("dockyard.fluent")
 
 
 class ActiveRun:
@@ -94,6 +102,8 @@ class _State:
         self.stack: list[ActiveRun] = []
         self.params: dict[str, dict[str, str]] = {}
         self.steps: dict[tuple[str, str], int] = {}
+        self.monitors: dict[str, SystemMetricsMonitor] = {}
+        self.snapshots: dict[str, Snapshot] = {}
 
 
 _state = _State()
@@ -114,6 +124,8 @@ def get_tracking_uri() -> str:
 
 
 def _reset() -> None:
+    for run_id in list(_state.monitors):
+        _stop_monitor(run_id)
     if _state.logger is not None:
         _state.logger.close()
     if _state.client is not None:
@@ -154,18 +166,38 @@ def _current_experiment() -> Experiment:
 
 def start_run(name: str | None = None, *, experiment: str | None = None, nested: bool = False,
               tags: Mapping[str, Any] | None = None, run_id: str | None = None,
-              description: str | None = None) -> ActiveRun:
+              description: str | None = None,
+              log_system_metrics: bool | None = None,
+              log_source: bool | None = None) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it the active run.
 
     With ``nested=True`` the new run is a child of the active one. Use as a
     context manager: the run ends FINISHED, FAILED if the block raises, or
     KILLED on Ctrl-C.
 
+    A new run is tagged with a summary of the machine (``dockyard.hardware.cpu``,
+    ``.cores``, ``.memory_gb``, ``.gpus``, ``.os``, ``.host``). With
+    ``log_system_metrics`` the run samples CPU, memory, disk, network and GPU
+    use as ``system/*`` metrics every ``DOCKYARD_SYSTEM_METRICS_INTERVAL``
+    seconds until it ends; ``None`` leaves it to ``DOCKYARD_SYSTEM_METRICS``,
+    which by default samples for top-level runs and not for nested ones (the
+    outer run already covers the machine).
+
+    With ``log_source`` (``None``: ``DOCKYARD_LOG_SOURCE``, by default on for
+    new top-level runs) the run records what it takes to run it again: the
+    command line, the git branch and uncommitted changes (or the script), and
+    the installed packages; see :mod:`dockyard.train.reproduce` and
+    ``dockyard runs reproduce``.
+
     A new run gets its id here and reaches the store with its first batch
     (so a short run costs one request, and a run can start while the server
     is away); :func:`flush` makes it visible to other clients at once.
     """
     client = _client()
+    settings = get_settings()  # a bad system-metrics setting fails here, before the run exists
+    if log_system_metrics is not None and not isinstance(log_system_metrics, bool):
+        raise InvalidArgument(
+            f"log_system_metrics must be True, False or None, got {log_system_metrics!r}")
     with _state.lock:
         if _state.stack and not nested and run_id is None:
             raise InvalidState(
@@ -177,11 +209,16 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
                 raise InvalidState(f"run {run_id} is {run.status.value}; it cannot be resumed")
         else:
             exp = client.get_or_create_experiment(experiment) if experiment else _current_experiment()
-            all_tags = {v.validate_key("tag", k): v.tag_value(k, val)
-                        for k, val in v.check_mapping("tags", tags or {}).items()}
+            all_tags = _hardware_tags()
+            all_tags.update({v.validate_key("tag", k): v.tag_value(k, val)
+                             for k, val in v.check_mapping("tags", tags or {}).items()})
             if description:
                 all_tags["dockyard.note"] = v.tag_value("dockyard.note", description)
             source = capture_source(client.user)
+            made = _snapshot(source.entry_point, log_source, settings.log_source,
+                             top_level=not (nested and _state.stack))
+            if made is not None:
+                all_tags = {**made.tags, **all_tags}
             new = NewRun(
                 experiment_id=exp.id, id=uuid.uuid4().hex,
                 name=v.validate_name("run", name) if name is not None else generate_run_name(),
@@ -193,9 +230,80 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
                       git_dirty=source.git_dirty, python_version=source.python_version,
                       artifact_location=artifact_location(exp.id, new.id), tags=all_tags)
             _logger().start_run(new)
+            if made is not None:
+                _state.snapshots[new.id] = made
+        # one sampler per machine is enough: a run started inside another is "nested"
+        top_level = run.parent_id is None and not _state.stack
+        enabled = log_system_metrics
+        if enabled is None:
+            enabled = settings.system_metrics if settings.system_metrics is not None \
+                else top_level
         active = ActiveRun(run)
         _state.stack.append(active)
+        if enabled:
+            _start_monitor(run, settings.system_metrics_interval)
         return active
+
+
+def _hardware_tags() -> dict[str, str]:
+    try:
+        return {key: v.tag_value(key, value) for key, value in hardware_tags().items()}
+    except Exception as exc:  # describing the machine must never stop a run
+        log.warning("dockyard: could not describe the hardware: %r", exc)
+        return {}
+
+
+def _start_monitor(run: Run, interval: float) -> None:
+    """Sample ``system/*`` metrics for ``run`` through the run's batched logger."""
+    logger = _logger()
+    run_id = run.id
+    # a resumed run goes on counting from the samples it already has
+    first_step = 1 + max((m.step for key, m in run.metrics.items()
+                          if key.startswith("system/")), default=-1)
+
+    def send(metrics: dict[str, float], step: int, timestamp_ms: int) -> None:
+        logger.log_metrics(run_id, [
+            Metric.model_construct(key=key, value=value, step=step, timestamp=timestamp_ms)
+            for key, value in metrics.items()])
+
+    try:
+        monitor = SystemMetricsMonitor(send, interval, first_step=first_step,
+                                       name=f"dockyard-system-metrics-{run_id[:8]}")
+        _state.monitors[run_id] = monitor.start()
+    except Exception as exc:  # tracking must never break training
+        log.warning("dockyard: system metrics are off for run %s: %r", run_id, exc)
+
+
+def _snapshot(entry_point: str, asked: bool | None, setting: bool | None, *,
+              top_level: bool) -> Snapshot | None:
+    """What the new run records to be run again, when it records it (never raises)."""
+    wanted = asked if asked is not None else (setting if setting is not None else top_level)
+    if not wanted:
+        return None
+    try:
+        return snapshot_once(entry_point)
+    except Exception as exc:  # tracking must never break training
+        log.warning("dockyard: the run will not record its source: %r", exc)
+        return None
+
+
+def _store_snapshot(run_id: str) -> None:
+    """Upload a ending run's source files (the diff, the requirements) while it may still
+    change; a failure is a warning (the run still ends)."""
+    made = _state.snapshots.pop(run_id, None)
+    if made is None or not made.files:
+        return
+    try:
+        flush()  # the run must exist in the store before its files do
+        log_snapshot(_client(), run_id, Snapshot(files=made.files))
+    except Exception as exc:
+        log.warning("dockyard: could not store the source of run %s: %r", run_id, exc)
+
+
+def _stop_monitor(run_id: str) -> None:
+    monitor = _state.monitors.pop(run_id, None)
+    if monitor is not None:
+        monitor.stop()  # takes the final sample; never raises
 
 
 def active_run() -> ActiveRun | None:
@@ -220,6 +328,8 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
             return
         active = _state.stack.pop()
     run_id = active.info.id
+    _stop_monitor(run_id)  # its final sample goes out before the run's end
+    _store_snapshot(run_id)
     _state.params.pop(run_id, None)
     for key in [k for k in _state.steps if k[0] == run_id]:
         del _state.steps[key]
