@@ -46,6 +46,7 @@ __all__ = [
     "RunStatus",
     "__version__",
     "active_run",
+    "autolog",
     "end_run",
     "flush",
     "get_run",
@@ -90,9 +91,9 @@ _MEDIA = frozenset({"log_figure", "log_table", "log_image", "log_text", "log_dic
 
 def __getattr__(name: str) -> object:
     # ``dockyard.models`` (the package format), ``dockyard.FeatureSteps``,
-    # ``dockyard.drift_report``, ``dockyard.spark_udf`` and the rich logging functions
-    # (``log_figure``, ``log_table`` ...) are imported on first use: they bring in numpy and
-    # pandas, which tracking alone does not need.
+    # ``dockyard.drift_report``, ``dockyard.spark_udf``, ``dockyard.autolog`` and the rich
+    # logging functions (``log_figure``, ``log_table`` ...) are imported on first use: they
+    # bring in numpy and pandas, which tracking alone does not need.
     if name == "models":
         import importlib
 
@@ -109,6 +110,10 @@ def __getattr__(name: str) -> object:
         from dockyard.train.media import Fluent
 
         return getattr(Fluent, name)
+    if name == "autolog":
+        from dockyard.train.autolog import autolog
+
+        return autolog
     if name == "spark_udf":
         from dockyard.deploy.spark import spark_udf
 
