@@ -82,6 +82,7 @@ __all__ = [
     "log_roc_curve",
     "log_precision_recall_curve",
     "spark_udf",
+    "tune",
 ]
 
 
@@ -91,9 +92,10 @@ _MEDIA = frozenset({"log_figure", "log_table", "log_image", "log_text", "log_dic
 
 def __getattr__(name: str) -> object:
     # ``dockyard.models`` (the package format), ``dockyard.FeatureSteps``,
-    # ``dockyard.drift_report``, ``dockyard.spark_udf``, ``dockyard.autolog`` and the rich
-    # logging functions (``log_figure``, ``log_table`` ...) are imported on first use: they
-    # bring in numpy and pandas, which tracking alone does not need.
+    # ``dockyard.drift_report``, ``dockyard.spark_udf``, ``dockyard.autolog``,
+    # ``dockyard.tune`` and the rich logging functions (``log_figure``, ``log_table`` ...) are
+    # imported on first use: they bring in numpy, pandas or Optuna, which tracking alone does
+    # not need.
     if name == "models":
         import importlib
 
@@ -118,4 +120,8 @@ def __getattr__(name: str) -> object:
         from dockyard.deploy.spark import spark_udf
 
         return spark_udf
+    if name == "tune":
+        from dockyard.train.tune import tune
+
+        return tune
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")
