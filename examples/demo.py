@@ -1,5 +1,5 @@
-"""The Dockyard demo: train, track, register the best model, deploy it, roll out a challenger
-as a canary, and monitor it.
+"""The Dockyard demo: tune, train, track, register the best model, deploy it, roll out a
+challenger as a canary, and monitor it.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -34,6 +34,8 @@ from dockyard.entities.deployment import DeploymentSpec, Rollout, Route
 from dockyard.monitor.predictions import PredictionStore
 
 EXPERIMENT = "breast-cancer"
+TUNING = "breast-cancer-tuning"  # the study's runs, apart from the candidates compared below
+TUNING_TRIALS = 8
 MODEL = "breast-cancer-gbm"
 MONITOR = "breast-cancer-demo"
 DEPLOYMENT = "demo"
@@ -59,6 +61,32 @@ def log_data(data: tuple) -> tuple:
                       f"{len(version.columns)} columns, digest {version.digest[:12]}")
     console.print(f"  try: dockyard data show {train.spec}")
     return train, val
+
+
+def tune_model(data: tuple) -> None:
+    """A small search over the gradient boosting's settings: each trial trains on the training
+    split and is scored by its log loss on the validation split."""
+    x_train, x_val, y_train, y_val = data
+
+    def objective(params: dict, trial) -> float:
+        model = GradientBoostingClassifier(random_state=0, **params).fit(x_train, y_train)
+        return log_loss(y_val, model.predict_proba(x_val))
+
+    space = {"learning_rate": ("log_float", 0.02, 0.3), "max_depth": ("int", 1, 3),
+             "n_estimators": ("int", 20, 80)}
+    dockyard.set_experiment(TUNING)
+    try:
+        with console.status(f"tuning: {TUNING_TRIALS} trials"):
+            result = dockyard.tune(objective, space, n_trials=TUNING_TRIALS, seed=0,
+                                   study_name="gbm-search")
+    finally:
+        dockyard.set_experiment(EXPERIMENT)
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in sorted(result.best_params.items()))
+    console.print(f"tuned in [bold]{TUNING}[/]: best trial {result.best_trial} "
+                  f"(validation log loss {result.best_value:.4f}) with {shown}")
+    console.print(f"  see the study: http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+                  f"/studies/{result.run_id} once the server is up")
 
 
 def train_one(params: dict, data: tuple, inputs: tuple, workdir: Path) -> None:
@@ -104,6 +132,7 @@ def main() -> None:
     data = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
     dockyard.set_experiment(EXPERIMENT)
     inputs = log_data(data)
+    tune_model(data)
     with tempfile.TemporaryDirectory() as tmp:
         for params in CANDIDATES:
             with console.status(f"training {params}"):

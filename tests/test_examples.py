@@ -57,6 +57,16 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     graph = client.get_lineage(train.uri)
     assert {"dataset_version", "run", "model_version", "deployment"} <= {
         n.type for n in graph.nodes}
+    # The model was tuned first, in an experiment of its own: a study run with eight trials.
+    tuning = client.get_experiment_by_name("breast-cancer-tuning")
+    studies = client.search_runs(tuning.id, "tags.`dockyard.study` = 'gbm-search'").items
+    study = [r for r in studies if r.parent_id is None]
+    assert len(study) == 1 and study[0].status == dockyard.RunStatus.FINISHED
+    trials = client.search_runs(tuning.id, f"attributes.parent_id = '{study[0].id}'").items
+    assert sorted(r.name for r in trials) == [f"trial-{n}" for n in range(8)]
+    assert study[0].tags["dockyard.best_trial_run"] in {r.id for r in trials}
+    assert [r.tags.get("dockyard.best_trial") for r in trials].count("true") == 1
+    assert f"/studies/{study[0].id}" in out.stdout and "tuned in breast-cancer-tuning" in out.stdout
     model = client.load_model("models:/breast-cancer-gbm@champion")
     assert model.manifest.run_id == best.id
     assert model.signature is not None and model.signature.inputs[0].name == "mean radius"

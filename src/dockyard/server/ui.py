@@ -136,6 +136,13 @@ def cell(run: Run, column: str) -> Any:
     return (run.params if kind == "params" else run.tags).get(key)
 
 
+def parcoords_rows(runs: list[Run], metric: str) -> list[dict[str, Any]]:
+    """The lines of a parallel coordinates chart (``_macros.html``'s ``parcoords``): each
+    run's params, then its latest ``metric``."""
+    return [{"name": r.name, "params": r.params,
+             "value": r.metrics[metric].value if metric in r.metrics else None} for r in runs]
+
+
 # artifact previews -------------------------------------------------------------------------
 @dataclass
 class TablePreview(Preview):
@@ -348,8 +355,7 @@ def compare(request: Request, run: list[str] = Query([]), metric: str = "") -> R
         raise InvalidArgument(f"none of these runs has the metric {metric!r}")
     differs = {k for k in param_keys if len({r.params.get(k) for r in runs}) > 1}
     metric = metric or (metric_keys[0] if metric_keys else "")
-    parcoords = [{"name": r.name, "params": r.params,
-                  "value": r.metrics[metric].value if metric in r.metrics else None} for r in runs]
+    parcoords = parcoords_rows(runs, metric)
     return render(request, "compare.html", "experiments", runs=runs, param_keys=param_keys,
                   metric_keys=metric_keys, differs=differs, metric=metric, parcoords=parcoords,
                   chart_runs=[{"id": r.id, "name": r.name} for r in runs])

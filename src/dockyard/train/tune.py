@@ -486,6 +486,7 @@ def tune(objective: Callable[..., Any], space: Mapping[str, Any] | None = None, 
         client.set_tag(parent.id, "dockyard.study", name)
         client.log_batch(parent.id, tags=[RunTag(key=k, value=v.tag_value(k, val)) for k, val in {
             "dockyard.study.direction": direction,
+            "dockyard.study.metric": metric,
             "dockyard.study.n_trials": "" if n_trials is None else str(n_trials),
             "dockyard.study.sampler": type(study.sampler).__name__,
             "dockyard.study.pruner": type(study.pruner).__name__,
