@@ -127,6 +127,13 @@ def test_an_s3_object_is_referenced(s3_bucket: str, s3_endpoint: str,
     assert local.digest == version.digest and local.version == version.version  # same bytes
     pd.testing.assert_frame_equal(dockyard.load_dataset(version, verify=True), df,
                                   check_dtype=False)
+    # The object changes in S3: the cached copy is fine, but verify checks the object itself.
+    frame(seed=5).to_parquet(tmp_path / "y.parquet")
+    boto3.client("s3", endpoint_url=s3_endpoint).upload_file(
+        str(tmp_path / "y.parquet"), s3_bucket, "raw/x.parquet")
+    assert len(dockyard.load_dataset(version)) == len(df)  # from the cache, checked on arrival
+    with pytest.raises(IntegrityError, match="has changed since it was logged"):
+        dockyard.load_dataset(version, verify=True)
     with pytest.raises(InvalidArgument, match="one object"):
         dockyard.log_dataset(f"s3://{s3_bucket}/raw/", "s3data")
 

@@ -79,7 +79,7 @@ class _Source:
     def format(self) -> str:
         if self.files and self.files[0].suffix.lower() in _CSV:
             return "csv"
-        return "sql" if self.source_type == "sql" and self.frame is not None else "parquet"
+        return "sql" if self.source_type == "sql" else "parquet"
 
 
 def log_dataset(data: Any = None, name: str | None = None, *, query: str | None = None,
@@ -164,8 +164,9 @@ def dataset_path(spec: str | DatasetVersion, client: Client | None = None, *,
 
     Stored data and S3 objects are fetched into a cache under ``DOCKYARD_HOME``
     once; a local reference is its own path. A SQL version has no file:
-    read it with :func:`load_dataset`. ``verify`` recomputes the digest of a
-    referenced file and raises IntegrityError when the data has changed.
+    read it with :func:`load_dataset`. ``verify`` recomputes the digest of
+    referenced data where it lives (the file, the S3 object) and raises
+    IntegrityError when it has changed.
     """
     from dockyard.client import Client
     from dockyard.config import get_settings
@@ -183,7 +184,10 @@ def dataset_path(spec: str | DatasetVersion, client: Client | None = None, *,
         return path
     target = get_settings().home / CACHE_DIR / version.name / version.digest
     if not target.exists():
-        _fetch(client, version, target)
+        _fetch(client, version, target)  # checks an S3 object's digest as it arrives
+    elif verify and version.storage == "reference":  # the cached copy was checked; the object?
+        store, key = _s3_object(version.location)
+        _verify(version, dg.stream_digest(store.iter_bytes(key)))
     if version.storage == "reference":  # an S3 object, fetched as it is
         return next(p for p in target.iterdir())
     return target / Path(version.location).relative_to(version.digest)
@@ -205,9 +209,7 @@ def load_dataset(spec: str | DatasetVersion, client: Client | None = None, *,
         if verify:
             _verify(version, dg.frame_digest(frame))
         return frame[columns] if columns else frame
-    path = dataset_path(version, client)
-    if verify and version.storage == "reference":
-        _verify(version, dg.file_digest(path, dg.files_of(path, _PARQUET + _CSV)))
+    path = dataset_path(version, client, verify=verify)
     if path.is_file() and path.suffix.lower() in _CSV:
         return pd.read_csv(path, usecols=columns)
     import pyarrow.dataset as ds
@@ -375,8 +377,8 @@ def _fetch(client: Client, version: DatasetVersion, target: Path) -> None:
     staging.mkdir(parents=True)
     try:
         if version.storage == "reference":
-            _download_s3(version.location, staging)
-            _verify(version, dg.file_digest(next(staging.iterdir()), [next(staging.iterdir())]))
+            local = _download_s3(version.location, staging)
+            _verify(version, dg.file_digest(local, [local]))
         else:
             files = client.dataset_files(version.name)
             for info in files.walk(version.digest):
@@ -391,18 +393,22 @@ def _fetch(client: Client, version: DatasetVersion, target: Path) -> None:
         raise
 
 
-def _download_s3(uri: str, folder: Path) -> Path:
+def _s3_object(uri: str) -> tuple[Any, str]:
+    """The store of an ``s3://bucket/key`` object's bucket, and its key."""
     from dockyard.store.artifacts.s3 import S3ArtifactStore
 
     parts = urlsplit(uri)
     key = parts.path.lstrip("/")
     if not parts.netloc or not key or key.endswith("/"):
         raise InvalidArgument(f"{uri}: give the S3 URI of one object, s3://bucket/key.parquet")
-    name = Path(key).name
-    if Path(name).suffix.lower() not in _PARQUET + _CSV:
+    if Path(key).suffix.lower() not in _PARQUET + _CSV:
         raise InvalidArgument(f"{uri}: give a .parquet or .csv object")
-    store = S3ArtifactStore(f"s3://{parts.netloc}")
-    return store.get_file(key, folder / name)
+    return S3ArtifactStore(f"s3://{parts.netloc}"), key
+
+
+def _download_s3(uri: str, folder: Path) -> Path:
+    store, key = _s3_object(uri)
+    return store.get_file(key, folder / Path(key).name)
 
 
 def _verify(version: DatasetVersion, digest: str) -> None:
