@@ -288,7 +288,7 @@ def _snapshot(entry_point: str, asked: bool | None, setting: bool | None, *,
 
 
 def _store_snapshot(run_id: str) -> None:
-    """Upload a ending run's source files (the diff, the requirements) while it may still
+    """Upload an ending run's source files (the diff, the requirements) while it may still
     change; a failure is a warning (the run still ends)."""
     made = _state.snapshots.pop(run_id, None)
     if made is None or not made.files:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.train.source import git_bytes, git_output
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -50,15 +51,6 @@ class Snapshot:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def _git(args: list[str], cwd: Path, *, text: bool = True) -> str | bytes | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=text,
-                             timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode == 0 else None
-
-
 def _requirements() -> bytes:
     pinned = {}
     for dist in importlib.metadata.distributions():
@@ -70,44 +62,39 @@ def _requirements() -> bytes:
 
 def _patch(root: Path) -> bytes:
     """The uncommitted changes against HEAD, untracked (not ignored) files included."""
-    patch = _git(["diff", "HEAD", "--binary"], root, text=False) or b""
-    untracked = _git(["ls-files", "--others", "--exclude-standard", "-z"], root) or ""
-    for name in filter(None, str(untracked).split("\0")):
+    patch = git_bytes(["diff", "HEAD", "--binary"], root) or b""
+    untracked = git_output(["ls-files", "--others", "--exclude-standard", "-z"], root) or ""
+    for name in filter(None, untracked.split("\0")):
         path = root / name
-        if not path.is_file() or path.stat().st_size > _MAX_UNTRACKED_BYTES:
-            continue
-        try:
-            out = subprocess.run(["git", "diff", "--binary", "--no-index", "--", "/dev/null", name],
-                                 cwd=root, capture_output=True, timeout=30, check=False)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        patch += bytes(out.stdout)
-    return bytes(patch)
+        if path.is_file() and path.stat().st_size <= _MAX_UNTRACKED_BYTES:
+            # --no-index exits 1 when the files differ, as a new file always does
+            patch += git_bytes(["diff", "--binary", "--no-index", "--", "/dev/null", name],
+                               root, ok=(0, 1)) or b""
+    return patch
 
 
 def snapshot(entry_point: str, argv: list[str] | None = None) -> Snapshot:
     """The code, command and environment of this process (see the module docstring)."""
     argv = list(sys.argv if argv is None else argv)
     cwd = Path.cwd()
+    if argv and os.path.isabs(argv[0]):  # python -m, or a script given by its full path
+        argv[0] = os.path.relpath(argv[0], cwd)
     made = Snapshot()
     made.tags[TAG + "command"] = json.dumps(argv)
     made.files["requirements.txt"] = _requirements()
     script = Path(entry_point) if entry_point and not entry_point.startswith("<") else None
     where = script.resolve().parent if script is not None and script.exists() else cwd
-    root_text = _git(["rev-parse", "--show-toplevel"], where)
-    if argv and os.path.isabs(argv[0]):  # python -m, or a script given by its full path
-        argv[0] = os.path.relpath(argv[0], cwd)
-        made.tags[TAG + "command"] = json.dumps(argv)
+    root_text = git_output(["rev-parse", "--show-toplevel"], where)
     if root_text:
-        root = Path(str(root_text).strip())
+        root = Path(root_text)
         made.tags[TAG + "git_root"] = str(root)
         made.tags[TAG + "cwd"] = os.path.relpath(cwd, root)
-        branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], root)
+        branch = git_output(["rev-parse", "--abbrev-ref", "HEAD"], root)
         if branch:
-            made.tags[TAG + "git_branch"] = str(branch).strip()
-        remote = _git(["remote", "get-url", "origin"], root)
+            made.tags[TAG + "git_branch"] = branch
+        remote = git_output(["remote", "get-url", "origin"], root)
         if remote:
-            made.tags[TAG + "git_remote"] = str(remote).strip()
+            made.tags[TAG + "git_remote"] = remote
         patch = _patch(root)
         if patch:
             made.files["code.diff"] = patch

@@ -12,23 +12,30 @@ from pathlib import Path
 from dockyard.entities import RunSource
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def git_bytes(args: list[str], cwd: Path, *, ok: tuple[int, ...] = (0,),
+              timeout: float = 30.0) -> bytes | None:
+    """What ``git ARGS`` prints in ``cwd``, or None when git is missing, fails or times out."""
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=timeout,
+                             check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    return out.stdout if out.returncode in ok else None
+
+
+def git_output(args: list[str], cwd: Path, *, timeout: float = 5.0) -> str | None:
+    """:func:`git_bytes` as text, without the surrounding whitespace."""
+    out = git_bytes(args, cwd, timeout=timeout)
+    return None if out is None else out.decode(errors="replace").strip()
 
 
 @functools.lru_cache(maxsize=16)
 def _git_state(ep: str, cwd: str) -> tuple[str | None, bool | None]:
     where = Path(ep).parent if ep and not ep.startswith("<") else Path(cwd)
-    commit = _git(["rev-parse", "HEAD"], where)
+    commit = git_output(["rev-parse", "HEAD"], where)
     dirty = None
     if commit:
-        status = _git(["status", "--porcelain", "--untracked-files=no"], where)
+        status = git_output(["status", "--porcelain", "--untracked-files=no"], where)
         dirty = bool(status) if status is not None else None
     return commit, dirty
 
