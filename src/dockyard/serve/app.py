@@ -498,7 +498,6 @@ class ServeApp:
         hosted: HostedModel,
         kind: str,
     ) -> tuple[int, bytes, list]:
-        metrics = self.metrics
         name, version = hosted.name, hosted.version
         encode_error = protocol.encode_v2_error if kind == "v2" else protocol.encode_error
         status, body, headers, rows, prediction_id = 500, b"", [], 0, None
@@ -565,38 +564,11 @@ class ServeApp:
                     extra={"request_id": request_id, "model": name, "version": version},
                 )
         except Exception as exc:
-            failed = exc.error if isinstance(exc, _ModelFailed) else exc
-            where, code = ("in the model", "MODEL_ERROR") if failed is not exc else (
-                "in the server", "INTERNAL_ERROR")
-            status = 500
-            message = f"{type(failed).__name__} {where}: {failed} (request id {request_id})"
-            body = encode_error(message) if kind == "v2" else orjson.dumps({
-                "error_code": code,
-                "message": message,
-                "details": {"error": type(failed).__name__, "request_id": request_id},
-            })
-            log.error(
-                "%s raised %s on request %s to %s version %s", where[3:], type(failed).__name__,
-                request_id, name, version, exc_info=failed,
-                extra={"request_id": request_id, "model": name, "version": version},
-            )
+            status, body = 500, _failure(exc, kind, request_id, name, version, "the model")
         finally:
             hosted.in_flight -= 1
-            seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.observe_request(name, version, kind, status, seconds)
-            if self.access_log is not None:
-                self.access_log.write({
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round(seconds * 1000.0, 3),
-                    "model": name,
-                    "version": version,
-                    "rows": rows,
-                    "prediction_id": prediction_id,
-                })
+            self._observe(scope, request_id, name, version, kind, status, started, rows,
+                          prediction_id=prediction_id)
         return status, body, headers
 
     async def _transform(
@@ -642,30 +614,32 @@ class ServeApp:
             raise
         except DockyardError as exc:
             status, body = exc.http_status, encode_error(exc)
-        except _ModelFailed as exc:
-            failed = exc.error
+        except Exception as exc:
             status = 500
-            message = (f"{type(failed).__name__} in the model's features: {failed} "
-                       f"(request id {request_id})")
-            body = encode_error(message) if kind == "v2" else orjson.dumps({
-                "error_code": "MODEL_ERROR", "message": message,
-                "details": {"error": type(failed).__name__, "request_id": request_id},
-            })
-            log.error("the feature pipeline of %s version %s raised %s on request %s", name,
-                      version, type(failed).__name__, request_id, exc_info=failed,
-                      extra={"request_id": request_id, "model": name, "version": version})
+            body = _failure(exc, kind, request_id, name, version, "the model's features")
         finally:
-            seconds = time.perf_counter() - started
-            if self.metrics is not None:
-                self.metrics.observe_request(name, version, f"{kind}-transform", status, seconds)
-            if self.access_log is not None:
-                self.access_log.write({
-                    "request_id": request_id, "method": scope["method"],
-                    "path": scope["path"], "status": status,
-                    "latency_ms": round(seconds * 1000.0, 3), "model": name,
-                    "version": version, "rows": rows,
-                })
+            self._observe(scope, request_id, name, version, f"{kind}-transform", status, started,
+                          rows)
         return status, body, headers
+
+    def _observe(self, scope: Scope, request_id: str, name: str, version: str, label: str,
+                 status: int, started: float, rows: int, **fields: Any) -> None:
+        """Count an answered request in the metrics and write its access-log line."""
+        seconds = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.observe_request(name, version, label, status, seconds)
+        if self.access_log is not None:
+            self.access_log.write({
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round(seconds * 1000.0, 3),
+                "model": name,
+                "version": version,
+                "rows": rows,
+                **fields,
+            })
 
     def _decode(
         self,
@@ -800,6 +774,25 @@ def _not_ready() -> DockyardError:
 
 def _names(models: Mapping[str, Any]) -> str:
     return ", ".join(repr(name) for name in models) or "no models"
+
+
+def _failure(exc: Exception, kind: str, request_id: str, name: str, version: str,
+             what: str) -> bytes:
+    """The body of a 500 answer, logged: an error in ``what`` (the model's own code, raised
+    as _ModelFailed) or in the server."""
+    failed = exc.error if isinstance(exc, _ModelFailed) else exc
+    where, code = (f"in {what}", "MODEL_ERROR") if failed is not exc else (
+        "in the server", "INTERNAL_ERROR")
+    message = f"{type(failed).__name__} {where}: {failed} (request id {request_id})"
+    log.error(
+        "%s raised %s on request %s to %s version %s", where[3:], type(failed).__name__,
+        request_id, name, version, exc_info=failed,
+        extra={"request_id": request_id, "model": name, "version": version},
+    )
+    if kind == "v2":
+        return protocol.encode_v2_error(message)
+    return orjson.dumps({"error_code": code, "message": message,
+                         "details": {"error": type(failed).__name__, "request_id": request_id}})
 
 
 def _with_ids(body: bytes, ids: list[str]) -> bytes:
