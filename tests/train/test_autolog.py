@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import dockyard
+from dockyard import Client
 from dockyard.entities import Run
 from dockyard.train import autolog as autolog_module
 from dockyard.train.fluent import _client
@@ -232,6 +233,34 @@ def test_an_active_run_is_used(binary) -> None:
     assert "training_accuracy" in dockyard.get_run(active.id).metrics
 
 
+def test_the_background_logs_the_fit_as_it_returned(binary) -> None:
+    """The model and the metrics are logged after the call, from copies taken when it
+    returned: changing the estimator or the data at once changes nothing logged."""
+    original, truth = binary
+    dockyard.autolog(disable=True)
+    pred = RandomForestClassifier(n_estimators=10, random_state=0).fit(*binary).predict(original)
+    dockyard.autolog()
+    x, y = original.copy(), truth.copy()
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    model.estimators_ = model.estimators_[:1]
+    x.iloc[:, :] = 0.0
+    y[:] = 0
+    run = only_run()  # reading runs back waits for the background work
+    assert run.status.value == "FINISHED"
+    assert run.metrics["training_accuracy"].value == pytest.approx(
+        metrics.accuracy_score(truth, pred))
+    loaded = dockyard.load_model(f"runs:/{run.id}/model")
+    assert np.array_equal(np.asarray(loaded.predict(original)).ravel(), pred)
+
+
+def test_without_background_the_model_is_stored_before_the_call_returns(binary) -> None:
+    dockyard.autolog(background=False)
+    LogisticRegression().fit(*binary)
+    stored = Client()  # another client: sees only what reached the store
+    (run,) = stored.search_runs(stored.get_experiment_by_name("default").id)
+    assert "model/dockyard-model.yaml" in {a.path for a in stored.list_artifacts(run.id, "model")}
+
+
 def test_disable_restores_the_original_methods(binary) -> None:
     x, y = binary
     assert hasattr(RandomForestClassifier.fit, "__dockyard_autolog_original__")
@@ -257,6 +286,7 @@ def test_a_failing_logging_step_does_not_break_training(
     with caplog.at_level(logging.WARNING, logger="dockyard.autolog"):
         model = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
         RandomForestClassifier(n_estimators=6, random_state=0).fit(x, y)
+        dockyard.flush()  # the model is logged in the background
     assert model.predict(x).shape == (200,)  # fitted, and returned unchanged
     warned = [r for r in caplog.records if "artifact store is full" in r.getMessage()]
     assert len(warned) == 1  # once per kind

@@ -19,7 +19,15 @@ What a training call logs:
   importances.
 
 A fit with no active run starts one and ends it when the fit returns; inside
-a run it logs into that run. Only the outermost training call logs: the
+a run it logs into that run. The params (and a booster's per-iteration
+metrics) are logged during the call; the rest is slower (metrics need a pass
+over the training data, the model package a save) and is logged by a
+background thread from a copy of the fitted model and of the data, taken when
+the fit returns, so the call returns as soon as the model is trained. The run
+ends once that work is done; ``dockyard.flush()`` waits for it, and so do
+``end_run``, reading a run back and interpreter exit. ``background=False``
+logs everything before the call returns (a model that cannot be pickled is
+always logged that way). Only the outermost training call logs: the
 estimators a Pipeline or a search fits inside it are not logged on their own.
 Frameworks that are not installed are skipped. PyTorch Lightning is not
 patched: train it inside a run and log with the fluent API.
@@ -32,10 +40,13 @@ itself propagate as they are, and a run that autologging started ends FAILED.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import importlib.util
 import inspect
 import logging
+import pickle
 import re
 import threading
 import warnings
@@ -66,9 +77,10 @@ class _Config:
         self.log_importances = True
         self.max_tuning_runs: int | None = 10
         self.silent = False
+        self.background = True
         self.warned: set[str] = set()
         self.owner: int | None = None  # the thread whose training call is being logged
-        self.scoring = threading.local()
+        self.quiet = threading.local()  # set while a thread does autolog's own work
         self.fitted: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
@@ -78,13 +90,15 @@ _config = _Config()
 def autolog(*, log_models: bool = True, log_input_examples: bool = True,
             log_importances: bool = True, max_tuning_runs: int | None = 10,
             disable: bool = False, frameworks: Iterable[str] | None = None,
-            silent: bool = False) -> None:
+            silent: bool = False, background: bool = True) -> None:
     """Log training calls of scikit-learn, XGBoost and LightGBM without logging code.
 
     ``frameworks`` picks some of ``sklearn``, ``xgboost`` and ``lightgbm``
     (``None``: all that are installed). ``max_tuning_runs`` caps the child runs
     a search-CV makes (``None``: every candidate). ``silent`` hides the
-    warnings a failed logging step writes. ``disable=True`` puts the original
+    warnings a failed logging step writes. ``background=False`` logs the model,
+    the training metrics and the importances before the training call returns
+    instead of on the background thread. ``disable=True`` puts the original
     methods back. Calling ``autolog`` again replaces the earlier settings.
     See the module docstring for what is logged.
     """
@@ -104,7 +118,7 @@ def autolog(*, log_models: bool = True, log_input_examples: bool = True,
             return
         _config.log_models, _config.log_input_examples = log_models, log_input_examples
         _config.log_importances, _config.max_tuning_runs = log_importances, max_tuning_runs
-        _config.silent = silent
+        _config.silent, _config.background = silent, background
         _config.warned.clear()
         for name in chosen:
             if importlib.util.find_spec(name) is not None:
@@ -209,6 +223,8 @@ def _claim() -> bool:
     logged one (a Pipeline's steps, a search's candidates, in this thread or
     in joblib's threads) are not logged on their own.
     """
+    if _quiet():
+        return False  # a fit inside autolog's own work (a metric fits a label encoder)
     with _config.lock:
         if _config.owner is not None:
             return False
@@ -216,13 +232,29 @@ def _claim() -> bool:
         return True
 
 
+def _quiet() -> bool:
+    return getattr(_config.quiet, "on", False)
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Training and scoring calls in this block (on this thread) are not logged."""
+    before, _config.quiet.on = _quiet(), True
+    try:
+        yield
+    finally:
+        _config.quiet.on = before
+
+
 def _release() -> None:
     with _config.lock:
         _config.owner = None
 
 
-Prepare = Callable[[tuple[Any, ...], dict[str, Any]],
+Prepare = Callable[[str, tuple[Any, ...], dict[str, Any]],
                    tuple[tuple[Any, ...], dict[str, Any], Callable[[Any], None]]]
+"""Given the run id and a training call's arguments: the arguments to call it with (a
+callback added), and what to log from its result."""
 
 
 def _training_call(original: Callable[..., Any], prepare: Prepare) -> Callable[..., Any]:
@@ -239,9 +271,10 @@ def _training_call(original: Callable[..., Any], prepare: Prepare) -> Callable[.
 def _logged(original: Callable[..., Any], prepare: Prepare, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> Any:
     started = False
-    if fluent.active_run() is None:
+    run = fluent.active_run()
+    if run is None:
         try:
-            fluent.start_run()
+            run = fluent.start_run()
             started = True
         except Exception as exc:
             _warn("run", exc)
@@ -249,7 +282,7 @@ def _logged(original: Callable[..., Any], prepare: Prepare, args: tuple[Any, ...
     after: Callable[[Any], None] | None = None
     call_args, call_kwargs = args, kwargs
     try:
-        call_args, call_kwargs, after = prepare(args, kwargs)
+        call_args, call_kwargs, after = prepare(run.id, args, kwargs)
     except Exception as exc:
         _warn("training call", exc)
     try:
@@ -282,14 +315,37 @@ def _log_params(params: Mapping[str, Any]) -> None:
     fluent.log_params(dict(_flatten(params)))
 
 
-def _log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     finite = {}
     for key, value in metrics.items():
         try:
             finite[key] = v.metric_value(key, value)
         except InvalidArgument:
             continue  # a NaN (a metric undefined on this data) is skipped, not an error
-    fluent.log_metrics(finite, step=step)
+    return finite
+
+
+def _log_metrics(run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:
+    for key, value in _finite(metrics).items():
+        fluent.log_metric_to(run_id, key, value, step)
+
+
+def _later(run_id: str, fitted: Any, work: Callable[..., None], *data: Any) -> None:
+    """``work(fitted, *data)``: on the background thread, on copies taken now (so the
+    caller may refit the estimator or change the data at once), or now when
+    ``background`` is off or a copy cannot be made."""
+    if _config.background:
+        try:
+            frozen, copies = pickle.dumps(fitted, protocol=5), copy.deepcopy(data)
+        except Exception:
+            frozen = None
+        if frozen is not None:
+            def later() -> None:
+                with _quietly():
+                    work(pickle.loads(frozen), *copies)
+            fluent.in_background(run_id, later)
+            return
+    work(fitted, *data)
 
 
 def _xy(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -301,7 +357,7 @@ def _xy(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
 def _training_metrics(est: Any, x: Any, y: Any, sample_weight: Any) -> dict[str, float]:
     import numpy as np
     from sklearn import metrics
-    from sklearn.base import is_classifier, is_regressor
+    from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
     out: dict[str, float] = {}
     with warnings.catch_warnings():
@@ -330,18 +386,30 @@ def _training_metrics(est: Any, x: Any, y: Any, sample_weight: Any) -> dict[str,
                                                                 sample_weight=sample_weight),
                        training_r2=metrics.r2_score(y, pred, sample_weight=sample_weight))
         if hasattr(est, "score") and (is_classifier(est) or is_regressor(est)):
-            out["training_score"] = est.score(x, y)
+            # the mixins' score is accuracy or R^2 (unweighted): no second pass over the data
+            score = _unwrapped(type(est).score)
+            if score is _unwrapped(ClassifierMixin.score):
+                out["training_score"] = metrics.accuracy_score(y, pred)
+            elif score is _unwrapped(RegressorMixin.score):
+                out["training_score"] = metrics.r2_score(y, pred)
+            else:
+                out["training_score"] = est.score(x, y)
     return out
 
 
-def _evaluation_history(history: Mapping[str, Mapping[str, Any]]) -> None:
+def _unwrapped(method: Any) -> Any:
+    return getattr(method, _MARK, method)
+
+
+def _evaluation_history(run_id: str, history: Mapping[str, Mapping[str, Any]]) -> None:
     """``{eval name: {metric: [value per iteration]}}`` as metrics at step = iteration."""
     rounds = max((len(values) for metrics in history.values() for values in metrics.values()),
                  default=0)
     for step in range(rounds):
-        _log_metrics({f"{name}-{metric}": values[step]
-                      for name, metrics in history.items()
-                      for metric, values in metrics.items() if step < len(values)}, step)
+        _log_metrics(run_id, {f"{name}-{metric}": values[step]
+                              for name, metrics in history.items()
+                              for metric, values in metrics.items() if step < len(values)},
+                     step)
 
 
 # models and importances -------------------------------------------------------------------
@@ -349,14 +417,15 @@ def _head(x: Any) -> Any:
     return x.iloc[:_EXAMPLE_ROWS] if hasattr(x, "iloc") else x[:_EXAMPLE_ROWS]
 
 
-def _log_model(model: Any, x: Any = None) -> None:
+def _log_model(run_id: str, model: Any, x: Any = None) -> None:
+    client = fluent.stored_client()
     if x is not None and _config.log_input_examples:
         try:
-            fluent.log_model(model, "model", input_example=_head(x))
+            client.log_model(run_id, model, "model", input_example=_head(x))
             return
         except Exception as exc:
             _warn("input example", exc)
-    fluent.log_model(model, "model")
+    client.log_model(run_id, model, "model")
 
 
 def _feature_names(est: Any, outer: Any, x: Any, count: int) -> list[str]:
@@ -373,7 +442,7 @@ def _feature_names(est: Any, outer: Any, x: Any, count: int) -> list[str]:
     return [f"feature_{i}" for i in range(count)]
 
 
-def _log_importances(model: Any, x: Any) -> None:
+def _log_importances(run_id: str, model: Any, x: Any) -> None:
     import numpy as np
 
     outer = getattr(model, "best_estimator_", model)
@@ -391,43 +460,47 @@ def _log_importances(model: Any, x: Any) -> None:
     if not columns:
         return
     count = len(next(iter(columns.values())))
-    _log_table({"feature": _feature_names(est, outer, x, count), **columns}, IMPORTANCES_FILE)
+    _log_table(run_id, {"feature": _feature_names(est, outer, x, count), **columns},
+               IMPORTANCES_FILE)
 
 
-def _log_table(data: Any, path: str) -> None:
-    from dockyard.train.media import Fluent
+def _log_table(run_id: str, data: Any, path: str) -> None:
+    from dockyard.train import media
 
-    Fluent.log_table(data, path)
+    media.log_table(fluent.stored_client(), run_id, data, path)
 
 
 # scikit-learn and the wrappers ------------------------------------------------------------
-def _estimator_fit(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _estimator_fit(run_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     est = args[0]
     x, y = _xy(args[1:], kwargs)
     _step("params", _log_params, est.get_params(deep=False))
 
     def after(result: Any) -> None:
-        run = fluent.active_run()
-        if run is not None:
-            _step("validation score", _remember, est, run.id)
+        _step("validation score", _remember, est, run_id)
         if hasattr(est, "cv_results_"):
-            _step("search results", _log_search, est)
-        if y is not None:
-            _step("training metrics", lambda: _log_metrics(
-                _training_metrics(est, x, y, kwargs.get("sample_weight"))))
+            _step("search results", _log_search, run_id, est)
         history = getattr(est, "evals_result_", None)
         if isinstance(history, Mapping) and history:
-            _step("evaluation metrics", _evaluation_history, history)
-        if _config.log_importances:
-            _step("feature importances", _log_importances, est, x)
-        if _config.log_models:
-            model = est.best_estimator_ if hasattr(est, "cv_results_") else est
-            if not hasattr(est, "cv_results_") or hasattr(est, "best_estimator_"):
-                _step("model", _log_model, model, x)
+            _step("evaluation metrics", _evaluation_history, run_id, history)
+        _step("model", _later, run_id, est, functools.partial(_log_fitted, run_id),
+              x, y, kwargs.get("sample_weight"))
     return args, kwargs, after
 
 
-def _log_search(search: Any) -> None:
+def _log_fitted(run_id: str, est: Any, x: Any, y: Any, sample_weight: Any) -> None:
+    """What a fitted estimator logs once its training call has returned."""
+    if y is not None:
+        _step("training metrics", lambda: _log_metrics(
+            run_id, _training_metrics(est, x, y, sample_weight)))
+    if _config.log_importances:
+        _step("feature importances", _log_importances, run_id, est, x)
+    search = hasattr(est, "cv_results_")
+    if _config.log_models and (not search or hasattr(est, "best_estimator_")):
+        _step("model", _log_model, run_id, est.best_estimator_ if search else est, x)
+
+
+def _log_search(run_id: str, search: Any) -> None:
     import numpy as np
     import pandas as pd
 
@@ -435,13 +508,13 @@ def _log_search(search: Any) -> None:
     if hasattr(search, "best_params_"):
         _log_params({f"best_{k}": val for k, val in search.best_params_.items()})
     if hasattr(search, "best_score_"):
-        _log_metrics({"best_cv_score": search.best_score_})
+        _log_metrics(run_id, {"best_cv_score": search.best_score_})
     table = pd.DataFrame({key: list(values) if np.ma.isMaskedArray(values) else values
                           for key, values in results.items()})
     for column in table.columns:
         if table[column].dtype == object:
             table[column] = table[column].map(str)
-    _step("search results table", _log_table, table, CV_RESULTS_FILE)
+    _step("search results table", _log_table, run_id, table, CV_RESULTS_FILE)
     refit = search.refit if isinstance(search.refit, str) else "score"
     rank_key = f"rank_test_{refit}" if f"rank_test_{refit}" in results else "rank_test_score"
     order = np.argsort(np.asarray(results[rank_key]), kind="stable")
@@ -449,9 +522,9 @@ def _log_search(search: Any) -> None:
     scored = [k for k in results if k.startswith(("mean_", "std_", "rank_test_"))]
     for position, index in enumerate(order if limit is None else order[:limit]):
         with fluent.start_run(name=f"candidate-{position + 1}", nested=True,
-                              log_system_metrics=False):
+                              log_system_metrics=False) as child:
             _log_params(results["params"][index])
-            _log_metrics({key: results[key][index] for key in scored})
+            _log_metrics(child.id, {key: results[key][index] for key in scored})
 
 
 def _remember(est: Any, run_id: str) -> None:
@@ -463,13 +536,10 @@ def _remember(est: Any, run_id: str) -> None:
 
 def _scored(original: Callable[..., Any]) -> Callable[..., Any]:
     def score(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_config.scoring, "busy", False) or _config.owner is not None:
+        if _quiet() or _config.owner is not None:
             return original(self, *args, **kwargs)
-        _config.scoring.busy = True
-        try:
+        with _quietly():
             result = original(self, *args, **kwargs)
-        finally:
-            _config.scoring.busy = False
         _step("validation score", _log_score, self, result)
         return result
     return score
@@ -484,7 +554,7 @@ def _log_score(est: Any, value: Any) -> None:
         return
     active = fluent.active_run()
     if run_id is not None and active is not None and active.id == run_id:
-        _log_metrics({"validation_score": value})
+        fluent.log_metrics(_finite({"validation_score": value}))
 
 
 # native boosters --------------------------------------------------------------------------
@@ -503,19 +573,23 @@ def _with_callback(args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[.
     return bound.args, bound.kwargs
 
 
-def _booster_after(importances: Callable[[Any], tuple[list[str], list[float]]]) -> Any:
-    def after(booster: Any) -> None:
+def _booster_after(run_id: str,
+                   importances: Callable[[Any], tuple[list[str], list[float]]]) -> Any:
+    def log(booster: Any) -> None:
         if _config.log_importances:
             def table() -> None:
                 names, gains = importances(booster)
-                _log_table({"feature": names, "gain": gains}, IMPORTANCES_FILE)
+                _log_table(run_id, {"feature": names, "gain": gains}, IMPORTANCES_FILE)
             _step("feature importances", table)
         if _config.log_models:
-            _step("model", _log_model, booster)
+            _step("model", _log_model, run_id, booster)
+
+    def after(booster: Any) -> None:
+        _step("model", _later, run_id, booster, log)
     return after
 
 
-def _xgboost_train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _xgboost_train(run_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     import xgboost
 
     train = getattr(xgboost.train, _MARK)
@@ -526,8 +600,8 @@ def _xgboost_train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     class Evaluations(xgboost.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             _step("evaluation metrics", lambda: _log_metrics(
-                {f"{name}-{metric}": values[-1] for name, metrics in evals_log.items()
-                 for metric, values in metrics.items() if len(values)}, epoch))
+                run_id, {f"{name}-{metric}": values[-1] for name, metrics in evals_log.items()
+                         for metric, values in metrics.items() if len(values)}, epoch))
             return False
 
     def importances(booster: Any) -> tuple[list[str], list[float]]:
@@ -535,19 +609,23 @@ def _xgboost_train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return list(gain), [float(g) for g in gain.values()]
 
     call_args, call_kwargs = _with_callback(args, kwargs, train, Evaluations())
-    return call_args, call_kwargs, _booster_after(importances)
+    return call_args, call_kwargs, _booster_after(run_id, importances)
 
 
 class _LightGBMEvaluations:
     order = 100  # after LightGBM's own recording and early-stopping callbacks
 
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
     def __call__(self, env: Any) -> None:
         _step("evaluation metrics", lambda: _log_metrics(
+            self.run_id,
             {f"{item[0]}-{item[1]}": item[2] for item in env.evaluation_result_list or ()},
             env.iteration))
 
 
-def _lightgbm_train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _lightgbm_train(run_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     import lightgbm
 
     train = getattr(lightgbm.train, _MARK)
@@ -559,6 +637,6 @@ def _lightgbm_train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         gains = booster.feature_importance(importance_type="gain")
         return list(booster.feature_name()), [float(g) for g in gains]
 
-    call_args, call_kwargs = _with_callback(args, kwargs, train, _LightGBMEvaluations())
-    return call_args, call_kwargs, _booster_after(importances)
+    call_args, call_kwargs = _with_callback(args, kwargs, train, _LightGBMEvaluations(run_id))
+    return call_args, call_kwargs, _booster_after(run_id, importances)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from dockyard.entities import validation as v
 from dockyard.entities.dataset import DatasetInput, DatasetVersion
 from dockyard.errors import Conflict, InvalidArgument, InvalidState
 from dockyard.store.names import generate_run_name
+from dockyard.train.background import Background
 from dockyard.train.logger import BatchLogger
 from dockyard.train.source import capture_source
 from dockyard.train.spool import Spool
@@ -104,6 +105,7 @@ class _State:
         self.steps: dict[tuple[str, str], int] = {}
         self.monitors: dict[str, SystemMetricsMonitor] = {}
         self.snapshots: dict[str, Snapshot] = {}
+        self.background = Background()
 
 
 _state = _State()
@@ -111,6 +113,7 @@ _state = _State()
 
 def set_tracking_uri(uri: str | None) -> None:
     """Point the fluent API at another store or server (``None``: back to ``DOCKYARD_URI``)."""
+    _state.background.wait()  # outside the lock: the work it waits for may need it
     with _state.lock:
         if _state.stack:
             raise InvalidState("end the active run before changing the tracking URI")
@@ -287,14 +290,13 @@ def _snapshot(entry_point: str, asked: bool | None, setting: bool | None, *,
         return None
 
 
-def _store_snapshot(run_id: str) -> None:
+def _store_snapshot(run_id: str, made: Snapshot | None) -> None:
     """Upload an ending run's source files (the diff, the requirements) while it may still
     change; a failure is a warning (the run still ends)."""
-    made = _state.snapshots.pop(run_id, None)
     if made is None or not made.files:
         return
     try:
-        flush()  # the run must exist in the store before its files do
+        _logger().flush()  # the run must exist in the store before its files do
         log_snapshot(_client(), run_id, Snapshot(files=made.files))
     except Exception as exc:
         log.warning("dockyard: could not store the source of run %s: %r", run_id, exc)
@@ -318,7 +320,12 @@ def _run_id() -> str:
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """End the active run after everything it logged is durable."""
+    """End the active run after everything it logged is durable.
+
+    A run with background logging still to do (an autologged model being
+    saved) stops being the active run at once and ends when that work is
+    done; :func:`flush` waits for it.
+    """
     try:
         status = RunStatus(status)
     except ValueError:
@@ -329,24 +336,45 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
         active = _state.stack.pop()
     run_id = active.info.id
     _stop_monitor(run_id)  # its final sample goes out before the run's end
-    _store_snapshot(run_id)
+    made = _state.snapshots.pop(run_id, None)
     _state.params.pop(run_id, None)
     for key in [k for k in _state.steps if k[0] == run_id]:
         del _state.steps[key]
-    _logger().end_run(run_id, status)
+
+    def finish() -> None:
+        _store_snapshot(run_id, made)
+        _logger().end_run(run_id, status)
+
+    if _state.background.pending(run_id):
+        _state.background.submit(run_id, finish)
+    else:
+        finish()
+
+
+def in_background(run_id: str, work: Callable[[], None]) -> None:
+    """Run ``work`` for ``run_id`` on the background logging thread; the run ends after it."""
+    _state.background.submit(run_id, work)
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
     """Log one point. Without ``step``, steps count up from 0 for each key."""
     run_id = _run_id()
     key = v.validate_key("metric", key)
-    value = v.metric_value(key, value)
+    value = v.metric_value(key, value)  # a refused point does not take a step
     if step is None:
         step = _state.steps.get((run_id, key), -1) + 1
-    step = v.int64("step", step)
-    _state.steps[(run_id, key)] = step
+    _state.steps[(run_id, key)] = v.int64("step", step)
+    log_metric_to(run_id, key, value, step, timestamp)
+
+
+def log_metric_to(run_id: str, key: str, value: float, step: int = 0,
+                  timestamp: int | None = None) -> None:
+    """Log one point to ``run_id``, which need not be the active run (background logging)."""
+    key = v.validate_key("metric", key)
+    value = v.metric_value(key, value)
     ts = v.int64("timestamp", timestamp) if timestamp is not None else now_ms()
-    _logger().log_metrics(run_id, [Metric.model_construct(key=key, value=value, step=step, timestamp=ts)])
+    metric = Metric.model_construct(key=key, value=value, step=v.int64("step", step), timestamp=ts)
+    _logger().log_metrics(run_id, [metric])
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
@@ -435,9 +463,14 @@ def log_model(model: Any, artifact_path: str = "model", **save_options: Any) -> 
     ``input_example`` to record a signature and an example. Returns a
     ModelInfo whose ``uri`` (``runs:/<run_id>/model``) registers or loads it.
     """
-    run_id = _run_id()
+    return stored_client().log_model(_run_id(), model, artifact_path, **save_options)
+
+
+def stored_client() -> Client:
+    """The fluent API's client, once what was logged so far (new runs included) is stored:
+    for writing a run's files, which needs the run to exist in the store."""
     flush()
-    return _client().log_model(run_id, model, artifact_path, **save_options)
+    return _client()
 
 
 def register_model(model_uri: str, name: str, *, description: str = "",
@@ -475,7 +508,9 @@ def log_ground_truth(prediction_ids: Sequence[str], labels: Sequence[Any], *,
 
 
 def flush(timeout: float | None = None) -> None:
-    """Block until everything logged so far is committed (or spooled, if the server is away)."""
+    """Block until everything logged so far is committed (or spooled, if the server is away),
+    background logging (an autologged model being saved) included."""
+    _state.background.wait(timeout)
     if _state.logger is not None:
         _state.logger.flush(timeout)
 

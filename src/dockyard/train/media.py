@@ -519,8 +519,7 @@ def _active() -> tuple[Client, str]:
     from dockyard.train import fluent
 
     run_id = fluent._run_id()
-    fluent.flush()  # the run must exist in the store before its files do
-    return fluent._client(), run_id
+    return fluent.stored_client(), run_id
 
 
 class Fluent:
