@@ -29,8 +29,8 @@ ends once that work is done; ``dockyard.flush()`` waits for it, and so do
 logs everything before the call returns (a model that cannot be pickled is
 always logged that way). Only the outermost training call logs: the
 estimators a Pipeline or a search fits inside it are not logged on their own.
-Frameworks that are not installed are skipped. PyTorch Lightning is not
-patched: train it inside a run and log with the fluent API.
+Frameworks that are not installed are skipped. PyTorch Lightning's
+``Trainer.fit`` is patched too: see :mod:`dockyard.train.autolog_lightning`.
 
 Autologging never breaks training. Each logging step is guarded: a failure
 is reported once per kind as a ``logging`` warning on ``dockyard.autolog`` and
@@ -61,7 +61,7 @@ from dockyard.train import fluent
 
 log = logging.getLogger("dockyard.autolog")
 
-FRAMEWORKS = ("sklearn", "xgboost", "lightgbm")
+FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "pytorch_lightning")
 IMPORTANCES_FILE = "feature_importances.parquet"
 CV_RESULTS_FILE = "cv_results.parquet"
 _EXAMPLE_ROWS = 5
@@ -194,8 +194,15 @@ def _patch_module(module: Any, attr: str, wrap: Callable[[Any], Any]) -> None:
     _config.patches.append((module, attr, original))
 
 
+def _patch_pytorch_lightning() -> None:
+    from dockyard.train import autolog_lightning
+
+    autolog_lightning.patch()
+
+
 _PATCHERS: dict[str, Callable[[], None]] = {
-    "sklearn": _patch_sklearn, "xgboost": _patch_xgboost, "lightgbm": _patch_lightgbm}
+    "sklearn": _patch_sklearn, "xgboost": _patch_xgboost, "lightgbm": _patch_lightgbm,
+    "pytorch_lightning": _patch_pytorch_lightning}
 
 
 # the guard --------------------------------------------------------------------------------
