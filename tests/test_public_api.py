@@ -15,7 +15,7 @@ EXPECTED = {
     "load_dataset", "load_model", "log_artifact", "log_artifacts", "log_dataset",
     "log_ground_truth", "log_input", "log_metric",
     "log_metrics", "log_model",
-    "log_param", "log_params", "register_model", "search_runs", "set_alias", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+    "log_param", "log_params", "register_model", "search_runs", "set_alias", "set_experiment", "set_seed", "set_tag", "set_tags", "set_tracking_uri", "start_run",
 }
 
 

@@ -35,6 +35,7 @@ from dockyard.train.fluent import (
     set_tracking_uri,
     start_run,
 )
+from dockyard.train.seeds import set_seed
 
 __all__ = [
     "ActiveRun",
@@ -67,6 +68,7 @@ __all__ = [
     "search_runs",
     "set_alias",
     "set_experiment",
+    "set_seed",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

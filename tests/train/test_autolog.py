@@ -257,7 +257,7 @@ def test_without_background_the_model_is_stored_before_the_call_returns(binary) 
     dockyard.autolog(background=False)
     LogisticRegression().fit(*binary)
     stored = Client()  # another client: sees only what reached the store
-    (run,) = stored.search_runs(stored.get_experiment_by_name("default").id)
+    (run,) = stored.search_runs(stored.get_experiment_by_name("default").id).items
     assert "model/dockyard-model.yaml" in {a.path for a in stored.list_artifacts(run.id, "model")}
 
 

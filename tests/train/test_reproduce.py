@@ -17,6 +17,7 @@ from tests.cli.test_cli import cli
 TRAIN = """\
 import sys
 
+import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -25,8 +26,9 @@ import dockyard
 {extra_import}
 C = {c}
 
+dockyard.set_seed()  # a seed picked at random, recorded on the run
 x, y = load_breast_cancer(return_X_y=True)
-x_train, x_val, y_train, y_val = train_test_split(x, y, random_state=0)
+x_train, x_val, y_train, y_val = train_test_split(x, y, random_state=np.random.randint(2**31))
 with dockyard.start_run(name="repro"):
     model = LogisticRegression(C=C, max_iter=int(sys.argv[1])).fit(x_train, y_train)
     dockyard.log_param("C", C)
@@ -81,6 +83,7 @@ def test_a_run_from_a_dirty_tree_runs_again_with_the_same_metrics(tmp_path: Path
     runs = client.search_all_runs(client.get_experiment_by_name("default").id)
     second = next(r for r in runs if r.id != first.id)
     assert second.params == first.params == {"C": "0.05"}
+    assert second.tags["dockyard.seed"] == first.tags["dockyard.seed"]
     for key in ("accuracy", "coef_sum"):
         assert second.metrics[key].value == first.metrics[key].value
 

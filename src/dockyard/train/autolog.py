@@ -29,8 +29,10 @@ ends once that work is done; ``dockyard.flush()`` waits for it, and so do
 logs everything before the call returns (a model that cannot be pickled is
 always logged that way). Only the outermost training call logs: the
 estimators a Pipeline or a search fits inside it are not logged on their own.
-Frameworks that are not installed are skipped. PyTorch Lightning's
-``Trainer.fit`` is patched too: see :mod:`dockyard.train.autolog_lightning`.
+Frameworks that are not installed are skipped, and ``autolog`` imports none:
+one the script has not imported yet is patched when it first imports it.
+PyTorch Lightning's ``Trainer.fit`` is patched too: see
+:mod:`dockyard.train.autolog_lightning`.
 
 Autologging never breaks training. Each logging step is guarded: a failure
 is reported once per kind as a ``logging`` warning on ``dockyard.autolog`` and
@@ -58,6 +60,7 @@ from dockyard.entities import RunStatus
 from dockyard.entities import validation as v
 from dockyard.errors import InvalidArgument
 from dockyard.train import fluent
+from dockyard.train.import_hooks import ImportHooks
 
 log = logging.getLogger("dockyard.autolog")
 
@@ -85,16 +88,18 @@ class _Config:
 
 
 _config = _Config()
+_hooks = ImportHooks()
 
 
 def autolog(*, log_models: bool = True, log_input_examples: bool = True,
             log_importances: bool = True, max_tuning_runs: int | None = 10,
             disable: bool = False, frameworks: Iterable[str] | None = None,
             silent: bool = False, background: bool = True) -> None:
-    """Log training calls of scikit-learn, XGBoost and LightGBM without logging code.
+    """Log training calls of scikit-learn, XGBoost, LightGBM and PyTorch Lightning without
+    logging code.
 
-    ``frameworks`` picks some of ``sklearn``, ``xgboost`` and ``lightgbm``
-    (``None``: all that are installed). ``max_tuning_runs`` caps the child runs
+    ``frameworks`` picks some of ``sklearn``, ``xgboost``, ``lightgbm`` and
+    ``pytorch_lightning`` (``None``: all that are installed). ``max_tuning_runs`` caps the child runs
     a search-CV makes (``None``: every candidate). ``silent`` hides the
     warnings a failed logging step writes. ``background=False`` logs the model,
     the training metrics and the importances before the training call returns
@@ -120,13 +125,23 @@ def autolog(*, log_models: bool = True, log_input_examples: bool = True,
         _config.log_importances, _config.max_tuning_runs = log_importances, max_tuning_runs
         _config.silent, _config.background = silent, background
         _config.warned.clear()
-        for name in chosen:
-            if importlib.util.find_spec(name) is not None:
-                _PATCHERS[name]()
+        _hooks.install({name: functools.partial(_patch_framework, name) for name in chosen
+                        if importlib.util.find_spec(name) is not None})
 
 
 # patching -------------------------------------------------------------------------------
+def _patch_framework(name: str) -> None:
+    """Patch one framework, now or when it is first imported (never failing the import)."""
+    with _config.lock:
+        try:
+            _PATCHERS[name]()
+        except Exception as exc:
+            log.warning("dockyard.autolog could not patch %s: %r; its training calls are "
+                        "not logged", name, exc)
+
+
 def _unpatch() -> None:
+    _hooks.remove()
     for owner, attr, original in reversed(_config.patches):
         setattr(owner, attr, original)
     _config.patches.clear()

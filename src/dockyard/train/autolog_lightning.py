@@ -21,7 +21,8 @@ What a fit logs:
   logged for the epochs that ran validation only. With EarlyStopping,
   ``early_stopping.stopped_epoch``, ``.wait_count`` and ``.best_score`` when
   the fit returns.
-* the trained module as ``model``. Its input example is the first 5 rows of
+* the trained module as ``model``, saved before the fit returns (a Lightning
+  fit is long; the module is not copied for a background save). Its input example is the first 5 rows of
   the first training batch (a tensor, or a tuple or list whose first item is
   a tensor), kept when training starts; with it the module is saved as a
   ``torch.export`` program. Without one (dict batches, ``log_input_examples=
@@ -57,7 +58,7 @@ def patch() -> None:
 
 
 def _fit(logger_class: type) -> _autolog.Prepare:
-    def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]
+    def prepare(run_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
                 ) -> tuple[tuple[Any, ...], dict[str, Any], Callable[[Any], None]]:
         trainer = args[0]
         model = args[1] if len(args) > 1 else kwargs.get("model")
@@ -70,18 +71,18 @@ def _fit(logger_class: type) -> _autolog.Prepare:
             _autolog._step("early stopping settings", _autolog._log_params, {"early_stopping": {
                 "monitor": stopper.monitor, "mode": stopper.mode, "patience": stopper.patience,
                 "min_delta": abs(stopper.min_delta)}})
-        callback = logger_class()
+        callback = logger_class(run_id)
         trainer.callbacks = [*_without(trainer.callbacks, logger_class), callback]
 
         def after(result: Any) -> None:
             trainer.callbacks = _without(trainer.callbacks, logger_class)
             if stopper is not None:
-                _autolog._step("early stopping", _autolog._log_metrics, {
+                _autolog._step("early stopping", _autolog._log_metrics, run_id, {
                     "early_stopping.stopped_epoch": stopper.stopped_epoch,
                     "early_stopping.wait_count": stopper.wait_count,
                     **_scalars({"early_stopping.best_score": stopper.best_score})})
             if _autolog._config.log_models:
-                _autolog._step("model", _autolog._log_model, model, callback.example)
+                _autolog._step("model", _autolog._log_model, run_id, model, callback.example)
         return args, kwargs, after
     return prepare
 
@@ -95,7 +96,8 @@ def _epoch_logger(base: type) -> type:
     class EpochLogger(base):  # type: ignore[misc, valid-type]
         """Logs the optimizer, each epoch's metrics and keeps the input example."""
 
-        def __init__(self) -> None:
+        def __init__(self, run_id: str) -> None:
+            self.run_id = run_id
             self.example: Any = None
             self.looked = False
             self.epoch: int | None = None  # the finished epoch whose metrics are to log
@@ -143,8 +145,8 @@ def _epoch_logger(base: type) -> type:
                 return
             metrics = {key: value for key, value in trainer.callback_metrics.items()
                        if key not in self.validation or key in self.validated}
-            _autolog._step("epoch metrics", _autolog._log_metrics, _scalars(metrics),
-                           self.epoch)
+            _autolog._step("epoch metrics", _autolog._log_metrics, self.run_id,
+                           _scalars(metrics), self.epoch)
             self.epoch, self.validated = None, set()
 
     return EpochLogger

@@ -52,6 +52,8 @@ from dockyard.train.logger import BatchLogger
 from dockyard.train.source import capture_source
 from dockyard.train.spool import Spool
 from dockyard.train.reproduce import Snapshot, log_snapshot, snapshot_once
+from dockyard.train.seeds import TAG as SEED_TAG
+from dockyard.train.seeds import current_seed
 from dockyard.train.system import SystemMetricsMonitor, hardware_tags
 
 if TYPE_CHECKING:
@@ -213,6 +215,9 @@ def start_run(name: str | None = None, *, experiment: str | None = None, nested:
         else:
             exp = client.get_or_create_experiment(experiment) if experiment else _current_experiment()
             all_tags = _hardware_tags()
+            seed = current_seed()
+            if seed is not None:
+                all_tags[SEED_TAG] = seed
             all_tags.update({v.validate_key("tag", k): v.tag_value(k, val)
                              for k, val in v.check_mapping("tags", tags or {}).items()})
             if description:

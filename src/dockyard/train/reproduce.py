@@ -10,7 +10,9 @@ A top-level run records, once per process:
   source files included) in the artifact ``dockyard/source/code.diff``;
   outside git, a copy of the script in ``dockyard/source/script/``;
 - the **environment**: every installed distribution, pinned, in
-  ``dockyard/source/requirements.txt``.
+  ``dockyard/source/requirements.txt``;
+- the **seed** given to :func:`dockyard.set_seed` (tag ``dockyard.seed``, on
+  every run; see :mod:`dockyard.train.seeds`).
 
 :func:`reproduce` turns that back into a folder: the code at the commit with
 the patch applied (cloned from the recorded repository, or its origin), the
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.train.seeds import TAG as SEED_TAG
 from dockyard.train.source import git_bytes, git_output
 
 if TYPE_CHECKING:
@@ -172,12 +175,17 @@ def reproduce(client: Client, run_id: str, out: str | os.PathLike[str]) -> Path:
     if files.exists(f"{SOURCE_DIR}/requirements.txt"):
         files.get_file(f"{SOURCE_DIR}/requirements.txt", target / "requirements.txt")
     argv = json.loads(command)
+    seed = run.tags.get(SEED_TAG)
+    seeded = ("# the run's seed, for set_seed() and seed_everything() called without one\n"
+              f"export DOCKYARD_SEED={shlex.quote(seed)} PL_GLOBAL_SEED={shlex.quote(seed)}\n"
+              if seed else "")
     script = target / "run.sh"
     script.write_text(
         "#!/bin/sh\n"
         f"# Runs again what run {run.id} ({run.name}) ran. Install the environment first:\n"
         "#   python -m pip install -r requirements.txt\n"
         "set -e\n"
+        f"{seeded}"
         f'cd "$(dirname "$0")/{os.path.relpath(workdir, target)}"\n'
         f"exec python {' '.join(shlex.quote(a) for a in argv)}\n")
     script.chmod(0o755)
