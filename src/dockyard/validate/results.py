@@ -6,6 +6,13 @@ name that is unique across checks (``accuracy``, ``cohort_gap.accuracy``,
 merges them. ``tables`` hold what the report shows but a policy does not
 judge (the cohorts one by one, a degradation curve, importances), as lists
 of rows.
+
+A check is a function ``check(ev: Evaluation, **options) -> CheckResult``
+that raises InvalidArgument for bad options before it does any work, and
+returns a result with ``error`` set when it cannot run on this data (a
+calibration of a regressor). Its module also has ``names(task, **options)``:
+the metric names it will produce, so that a policy naming an unknown metric
+is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ class CheckResult(BaseModel):
     name: str
     metrics: dict[str, float] = Field(default_factory=dict)
     tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    figures: dict[str, str] = Field(default_factory=dict)
+    """Plots as SVG markup, by name (a SHAP summary plot)."""
     summary: str = ""
     error: str | None = None
     seconds: float = 0.0
