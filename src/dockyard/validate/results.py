@@ -10,7 +10,8 @@ of rows.
 A check is a function ``check(ev: Evaluation, **options) -> CheckResult``
 that raises InvalidArgument for bad options before it does any work, and
 returns a result with ``error`` set when it cannot run on this data (a
-calibration of a regressor). Its module also has ``names(task, **options)``:
+calibration of a regressor). Its module also has ``names(task, metric_names,
+**options)``:
 the metric names it will produce, so that a policy naming an unknown metric
 is refused before anything runs.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.validate.policy import PolicyOutcome
 
 
 class CheckResult(BaseModel):
@@ -49,6 +52,13 @@ class ValidationReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     created: int = 0
     """Milliseconds since the epoch."""
+    policy: PolicyOutcome | None = None
+    """The policy's verdict, when the validation was judged by one."""
+
+    @property
+    def passed(self) -> bool | None:
+        """The policy's verdict: True, False, or None when no policy judged the report."""
+        return None if self.policy is None else self.policy.passed
 
     def values(self) -> dict[str, float]:
         """Every check's metrics in one mapping, as a policy reads them."""

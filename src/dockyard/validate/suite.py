@@ -1,0 +1,206 @@
+"""``dockyard.validate``: every check in one call, judged by a policy.
+
+    report = dockyard.validate(
+        "models:/churn/3", data=test_frame, target="churned",
+        cohorts=["region", {"column": "tenure", "bins": 4}],
+        sensitive="gender", baseline="models:/churn@champion",
+        time_column="signup_date", policy="policy.yaml")
+    report.passed        # True, False, or None without a policy
+
+Checks, in the order they run (each in its own module of this package):
+
+=============  =====================================================  ===========================
+check          runs when                                              metrics
+=============  =====================================================  ===========================
+holdout        always                                                 ``accuracy``, ``rmse`` ...
+cohorts        ``cohorts`` is given                                   ``cohort_gap.<m>`` ...
+backtest       ``time_column`` is given                               ``backtest.<m>_worst`` ...
+robustness     ``robustness=True`` (default)                          ``robustness.noise_0.1.<m>`` ...
+explain        ``explain=True`` (default)                             (tables: importances, SHAP)
+fairness       ``sensitive`` is given (binary classification)         ``fairness.<...>_difference``
+calibration    ``calibration=True`` (binary classification, scores)   ``calibration.ece`` ...
+compare        ``baseline`` is given                                  ``<baseline_name>.<m>_delta``
+=============  =====================================================  ===========================
+
+Everything the caller can get wrong is refused before the model predicts:
+a missing target, options a check does not take, columns the data does not
+have, data that does not fit the model's signature, and a policy naming a
+metric no check will produce. A check that cannot apply to this model (the
+calibration of a regressor) is reported with its reason, and a policy rule
+that reads its metrics fails with that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dockyard.entities import now_ms
+from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.progress import ProgressCallback, reporter
+from dockyard.validate.evaluation import Evaluation
+from dockyard.validate.policy import Policy
+from dockyard.validate.results import CheckResult, ValidationReport
+
+IN_MEMORY = "<in-memory model>"
+
+
+@dataclass
+class _Step:
+    name: str
+    run: Callable[..., CheckResult]
+    names: Callable[..., list[str]]
+    options: dict[str, Any] = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
+    columns: list[str] = field(default_factory=list)
+
+
+def run_checks(model: Any, data: pd.DataFrame, target: str, *, model_uri: str = IN_MEMORY,
+               task: str = "auto", positive_class: Any = None,
+               cohorts: list[Any] | None = None, min_cohort_size: int = 30,
+               sensitive: str | list[str] | None = None,
+               baseline: Any = None, baseline_name: str = "champion",
+               time_column: str | None = None, windows: int = 5, refit: Any = None,
+               robustness: bool | Mapping[str, Any] = True,
+               explain: bool | Mapping[str, Any] = True,
+               calibration: bool | Mapping[str, Any] = True,
+               policy: Policy | None = None,
+               progress: bool | ProgressCallback = False) -> ValidationReport:
+    """Run the checks on a loaded model and a DataFrame; see the module docstring.
+
+    ``robustness``, ``explain`` and ``calibration`` take True, False or a
+    mapping of that check's options (``{"noise": [0.1, 0.3]}``).
+    """
+    ev = Evaluation(model, data, target, task=task, positive_class=positive_class)
+    steps = _plan(ev, cohorts=cohorts, min_cohort_size=min_cohort_size, sensitive=sensitive,
+                  baseline=baseline, baseline_name=baseline_name, time_column=time_column,
+                  windows=windows, refit=refit, robustness=robustness, explain=explain,
+                  calibration=calibration)
+    expected = {step.name: step.names(ev.task, ev.metric_names, **step.options)
+                for step in steps}
+    missing = sorted({c for step in steps for c in step.columns} - set(map(str, ev.frame)))
+    if missing:
+        raise InvalidArgument(f"the data has no column {', '.join(map(repr, missing))}; its "
+                              f"columns are: {', '.join(map(str, ev.frame.columns))}")
+    if policy is not None:
+        policy.check_names([*ev.metric_names, *(n for names in expected.values() for n in names)])
+    _check_signature(model, ev.features)
+
+    report = ValidationReport(model_uri=model_uri, task=ev.task, target=target,
+                              rows=len(ev.frame), created=now_ms())
+    with reporter(progress, "validating", "checks") as tick:
+        tick(0, len(steps) + 1)
+        report.checks.append(_timed("holdout", lambda: _holdout(ev)))
+        for done, step in enumerate(steps, start=2):
+            report.checks.append(_timed(step.name, lambda s=step: s.run(ev, *s.args,
+                                                                         **s.options)))
+            tick(done, len(steps) + 1)
+    if policy is not None:
+        errors = {name: check.error for check in report.checks if check.error
+                  for name in [check.name, *expected.get(check.name, [])]}
+        report.policy = policy.evaluate(report.values(), errors)
+    return report
+
+
+def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
+          sensitive: str | list[str] | None, baseline: Any, baseline_name: str,
+          time_column: str | None, windows: int, refit: Any,
+          robustness: bool | Mapping[str, Any], explain: bool | Mapping[str, Any],
+          calibration: bool | Mapping[str, Any]) -> list[_Step]:
+    from dockyard.validate import backtest as bt
+    from dockyard.validate import calibration as cal
+    from dockyard.validate import cohorts as co
+    from dockyard.validate import compare as cmp
+    from dockyard.validate import explain as ex
+    from dockyard.validate import fairness as fa
+    from dockyard.validate import robustness as rb
+
+    steps: list[_Step] = []
+    if cohorts:
+        columns = [s if isinstance(s, str) else s["column"] for s in cohorts
+                   if isinstance(s, str) or (isinstance(s, dict) and "column" in s)]
+        steps.append(_Step("cohorts", co.cohorts, _with_args(co.names, cohorts),
+                           {"min_size": min_cohort_size}, args=(cohorts,), columns=columns))
+    if time_column is not None:
+        steps.append(_Step("backtest", bt.backtest, bt.names,
+                           {"time_column": time_column, "windows": windows, "refit": refit},
+                           columns=[time_column]))
+    for name, module, fn, asked in (("robustness", rb, rb.robustness, robustness),
+                                    ("explain", ex, ex.explain, explain)):
+        if asked:
+            options = dict(_options(name, asked))
+            steps.append(_Step(name, fn, module.names, options,
+                               columns=list(options.get("columns") or [])))
+    if sensitive is not None:
+        columns = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+        steps.append(_Step("fairness", fa.fairness, _with_args(fa.names, columns), {},
+                           args=(columns,), columns=columns))
+    if calibration:
+        steps.append(_Step("calibration", cal.calibration, cal.names,
+                           dict(_options("calibration", calibration))))
+    if baseline is not None:
+        steps.append(_Step("compare", cmp.compare, cmp.names, {"name": baseline_name},
+                           args=(baseline,)))
+    return steps
+
+
+def _with_args(names: Callable[..., list[str]], *args: Any) -> Callable[..., list[str]]:
+    """A check's ``names`` with its positional options bound after (task, metric_names)."""
+    return lambda task, metric_names, **options: names(task, metric_names, *args, **options)
+
+
+def _options(check: str, asked: bool | Mapping[str, Any]) -> Mapping[str, Any]:
+    if asked is True:
+        return {}
+    if isinstance(asked, Mapping):
+        return asked
+    raise InvalidArgument(f"{check} must be True, False or a mapping of its options, "
+                          f"got {asked!r}")
+
+
+def _holdout(ev: Evaluation) -> CheckResult:
+    metrics = ev.score_rows()
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return CheckResult(name="holdout", metrics=metrics,
+                       summary=f"on {len(ev.frame):,} rows: {shown}")
+
+
+def _timed(name: str, run: Callable[[], CheckResult]) -> CheckResult:
+    """Run a check; a failure that is not the caller's mistake becomes its ``error``."""
+    start = time.perf_counter()
+    try:
+        result = run()
+    except InvalidArgument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken check must not lose the others
+        result = CheckResult(name=name, error=f"{type(exc).__name__}: {exc}")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_signature(model: Any, features: pd.DataFrame) -> None:
+    """Data that does not fit a packaged model's signature is refused before any work."""
+    signature = getattr(model, "signature", None)
+    if signature is None:
+        return
+    from dockyard.models.signature import to_input
+
+    try:
+        to_input(features, signature, extra_columns="drop")
+    except DockyardError as exc:
+        raise InvalidArgument(f"the data does not fit the model's signature: {exc}") from exc
+
+
+def load_policy(policy: Policy | str | Path | Mapping[str, Any] | Iterable[Any] | None
+                ) -> Policy | None:
+    """A Policy from a Policy, a YAML file path, or the parsed structure."""
+    if policy is None or isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, Path)):
+        return Policy.load(policy)
+    return Policy.parse(policy)
