@@ -65,7 +65,7 @@ def backtest(ev: Evaluation, *, time_column: str, windows: int = 5, mode: str = 
              refit: Callable[..., Any] | None = None, min_size: int = 30) -> CheckResult:
     """Score the model on ``windows`` consecutive time windows (see the module docstring)."""
     _check_options(windows, mode, refit, min_size)
-    order, bounds, times = _chunks(ev.frame, time_column, windows, min_size)
+    order, bounds, times = chunks(ev.frame, time_column, windows, min_size)
     rows: list[dict[str, Any]] = []
     per_window: list[dict[str, float]] = []
     for i in range(1, windows + 1):
@@ -108,9 +108,13 @@ def _check_options(windows: Any, mode: Any, refit: Any, min_size: Any) -> None:
         raise InvalidArgument(f"min_size must be a whole number of at least 1, got {min_size!r}")
 
 
-def _chunks(frame: pd.DataFrame, time_column: str, windows: int,
+def chunks(frame: pd.DataFrame, time_column: str, windows: int,
             min_size: int) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """The row order by time, the chunk boundaries in that order and the sorted times."""
+    """The row order by time, the chunk boundaries in that order and the sorted times.
+
+    Raises InvalidArgument for a time column that is missing, has gaps or cannot be
+    ordered, and for chunks under ``min_size`` rows: cheap, so a caller can check the
+    data before any prediction."""
     if time_column not in frame.columns:
         raise InvalidArgument(f"the time column {time_column!r} is not in the data; its "
                               f"columns are: {', '.join(map(str, frame.columns))}")

@@ -61,8 +61,14 @@ def names(task: str, metric_names: tuple[str, ...], cohorts: Any, *,
 
 def cohorts(ev: Evaluation, cohorts: Any, *, min_size: int = 30) -> CheckResult:
     """Score the model on each cohort; see the module docstring."""
+    return _score(ev, find(ev.frame, cohorts, min_size=min_size), min_size)
+
+
+def find(frame: pd.DataFrame, cohorts: Any, *, min_size: int = 30) -> list[_Cohort]:
+    """The cohorts' rows in ``frame``, as (label, kind, mask). Raises InvalidArgument for a
+    bad spec, a column the data does not have and a named cohort under ``min_size`` rows:
+    cheap, so a caller can check them before any prediction."""
     specs = _check_static(cohorts, min_size)
-    frame = ev.frame
     lookup = {str(c): c for c in frame.columns}
     for spec in specs:
         if "column" not in spec:
@@ -79,7 +85,10 @@ def cohorts(ev: Evaluation, cohorts: Any, *, min_size: int = 30) -> CheckResult:
         if "column" in spec:
             found.extend(_column_cohorts(frame[lookup[spec["column"]]], spec))
     found.extend(named)
+    return found
 
+
+def _score(ev: Evaluation, found: list[_Cohort], min_size: int) -> CheckResult:
     scored, skipped = [], []
     for label, kind, mask in found:
         rows = int(mask.sum())

@@ -96,10 +96,36 @@ class Evaluation:
         return "regression"
 
     # the model's answers --------------------------------------------------------------
+    @cached_property
+    def model_columns(self) -> list[str]:
+        """The columns of :attr:`features` the model reads, in the model's order: those its
+        signature names (a LoadedModel) or its ``feature_names_in_`` (a scikit-learn
+        estimator), else every column of :attr:`features`."""
+        inputs = getattr(getattr(self.model, "signature", None), "inputs", None)
+        named: list[str] | None = None
+        if isinstance(inputs, list):
+            named = [column.name for column in inputs]
+        else:
+            for owner in (self.model, getattr(self.model, "raw", None)):
+                found = getattr(owner, "feature_names_in_", None)
+                if found is not None:
+                    named = [str(c) for c in found]
+                    break
+        present = set(self.features.columns)
+        picked = [c for c in named if c in present] if named else []
+        return picked or list(self.features.columns)
+
+    def _model_input(self, features: pd.DataFrame) -> pd.DataFrame:
+        columns = self.model_columns
+        return features[columns] if set(columns) <= set(features.columns) else features
+
     def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """The model's predictions for ``features`` (columns as in :attr:`features`)."""
-        return np.asarray(self.model.predict(features)).reshape(len(features), -1)[:, 0] \
-            if len(features) else np.asarray([])
+        """The model's predictions for ``features`` (columns as in :attr:`features`; those
+        the model does not read are left out)."""
+        if not len(features):
+            return np.asarray([])
+        answer = np.asarray(self.model.predict(self._model_input(features)))
+        return answer.reshape(len(features), -1)[:, 0]
 
     def scores_for(self, features: pd.DataFrame) -> np.ndarray | None:
         """The positive class's probability (binary classification with predict_proba)."""
@@ -107,7 +133,7 @@ class Evaluation:
         if self.task != "classification" or proba_fn is None or self.classes is None \
                 or len(self.classes) != 2:
             return None
-        proba = np.asarray(proba_fn(features))
+        proba = np.asarray(proba_fn(self._model_input(features)))
         if proba.ndim == 1:
             return proba.astype(np.float64)
         order = list(getattr(getattr(self.model, "raw", self.model), "classes_", self.classes))

@@ -1,7 +1,7 @@
 """Explain: which features the model's answers depend on.
 
 Permutation importance (always): for each of the model's feature columns
-(see :func:`dockyard.validate.robustness.model_columns`), the drop of the
+(:attr:`~dockyard.validate.evaluation.Evaluation.model_columns`), the drop of the
 primary metric (accuracy; RMSE for a regression, where the drop is
 ``permuted − baseline``) when that column's values are shuffled across the
 rows, so that its link to the label is broken while its distribution stays.
@@ -44,7 +44,7 @@ import pandas as pd
 from dockyard.errors import InvalidArgument
 from dockyard.validate.evaluation import Evaluation, higher_is_better
 from dockyard.validate.results import CheckResult
-from dockyard.validate.robustness import model_columns, predict_frames
+from dockyard.validate.robustness import predict_frames
 
 MAX_PREDICTIONS = 150_000
 """The most shuffled rows the permutation importance predicts."""
@@ -70,7 +70,7 @@ def explain(ev: Evaluation, *, n_repeats: int = 5, max_rows: int = 5000, seed: i
             shap: bool | str = "auto") -> CheckResult:
     """Permutation importance and, with the shap package, SHAP values; see the module."""
     use_shap = _check_options(n_repeats, max_rows, seed, shap)
-    columns = model_columns(ev)
+    columns = ev.model_columns
     rng = np.random.default_rng(seed)
     n = max(1, min(len(ev.features), max_rows, MAX_PREDICTIONS // (n_repeats * len(columns))))
     rows = rng.permutation(len(ev.features))[:n]

@@ -76,7 +76,7 @@ def robustness(ev: Evaluation, *, noise: Sequence[float] = (0.05, 0.1, 0.2),
     chosen = _chosen_columns(ev, columns)
     rng = np.random.default_rng(seed)
     rows = _sample(len(ev.features), max_rows, rng)
-    x = ev.features.iloc[rows][model_columns(ev)].reset_index(drop=True)
+    x = ev.features.iloc[rows][ev.model_columns].reset_index(drop=True)
     labels = ev.labels[rows]
     base = ev.score(labels, ev.predictions[rows],
                     ev.scores[rows] if ev.scores is not None else None)
@@ -115,28 +115,6 @@ def robustness(ev: Evaluation, *, noise: Sequence[float] = (0.05, 0.1, 0.2),
     return CheckResult(name="robustness", metrics=metrics, tables=tables,
                        summary=_summary(ev.primary_metric, curves, features, failures, targets,
                                         plan, len(x)))
-
-
-def model_columns(ev: Evaluation) -> list[str]:
-    """The columns of ``ev.features`` the model reads, in the model's order.
-
-    Those its signature names (a LoadedModel) or its ``feature_names_in_`` (a
-    scikit-learn estimator), else every column of ``ev.features``.
-    """
-    model = ev.model
-    inputs = getattr(getattr(model, "signature", None), "inputs", None)
-    named: list[str] | None = None
-    if isinstance(inputs, list):
-        named = [column.name for column in inputs]
-    else:
-        for owner in (model, getattr(model, "raw", None)):
-            found = getattr(owner, "feature_names_in_", None)
-            if found is not None:
-                named = [str(c) for c in found]
-                break
-    present = set(ev.features.columns)
-    picked = [c for c in named if c in present] if named else []
-    return picked or list(ev.features.columns)
 
 
 def predict_frames(ev: Evaluation, frames: list[pd.DataFrame], *,
@@ -315,7 +293,7 @@ def _check_options(noise: Any, missing: Any, outliers: Any, swap: Any, columns: 
 
 
 def _chosen_columns(ev: Evaluation, columns: str | Sequence[str] | None) -> list[str]:
-    features = model_columns(ev)
+    features = ev.model_columns
     if columns is None:
         return features
     wanted = [columns] if isinstance(columns, str) else list(columns)

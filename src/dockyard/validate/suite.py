@@ -9,18 +9,14 @@
 
 Checks, in the order they run (each in its own module of this package):
 
-=============  =====================================================  ===========================
-check          runs when                                              metrics
-=============  =====================================================  ===========================
-holdout        always                                                 ``accuracy``, ``rmse`` ...
-cohorts        ``cohorts`` is given                                   ``cohort_gap.<m>`` ...
-backtest       ``time_column`` is given                               ``backtest.<m>_worst`` ...
-robustness     ``robustness=True`` (default)                          ``robustness.noise_0.1.<m>`` ...
-explain        ``explain=True`` (default)                             (tables: importances, SHAP)
-fairness       ``sensitive`` is given (binary classification)         ``fairness.<...>_difference``
-calibration    ``calibration=True`` (binary classification, scores)   ``calibration.ece`` ...
-compare        ``baseline`` is given                                  ``<baseline_name>.<m>_delta``
-=============  =====================================================  ===========================
+- ``holdout`` (always): the task's metrics, ``accuracy``, ``rmse`` ...;
+- ``cohorts`` (``cohorts`` given): ``cohort_gap.<m>``, ``cohort_worst.<m>``;
+- ``backtest`` (``time_column`` given): ``backtest.<m>_worst``, ``_trend`` ...;
+- ``robustness`` (on by default): ``robustness.noise_0.1.<m>_drop`` ...;
+- ``explain`` (on by default): permutation importance and SHAP tables;
+- ``fairness`` (``sensitive`` given): ``fairness.demographic_parity_difference`` ...;
+- ``calibration`` (on by default): ``calibration.ece`` ...;
+- ``compare`` (``baseline`` given): ``champion.<m>_delta``, ``champion.p_value`` ...
 
 Everything the caller can get wrong is refused before the model predicts:
 a missing target, options a check does not take, columns the data does not
@@ -48,6 +44,7 @@ from dockyard.validate.policy import Policy
 from dockyard.validate.results import CheckResult, ValidationReport
 
 IN_MEMORY = "<in-memory model>"
+BACKTEST_MIN_ROWS = 30
 
 
 @dataclass
@@ -58,6 +55,8 @@ class _Step:
     options: dict[str, Any] = field(default_factory=dict)
     args: tuple[Any, ...] = ()
     columns: list[str] = field(default_factory=list)
+    preflight: Callable[[Evaluation], object] | None = None
+    """Checks the data against the options, cheaply, before anything is predicted."""
 
 
 def run_checks(model: Any, data: pd.DataFrame, target: str, *, model_uri: str = IN_MEMORY,
@@ -87,9 +86,12 @@ def run_checks(model: Any, data: pd.DataFrame, target: str, *, model_uri: str = 
     if missing:
         raise InvalidArgument(f"the data has no column {', '.join(map(repr, missing))}; its "
                               f"columns are: {', '.join(map(str, ev.frame.columns))}")
+    for step in steps:
+        if step.preflight is not None:
+            step.preflight(ev)
     if policy is not None:
         policy.check_names([*ev.metric_names, *(n for names in expected.values() for n in names)])
-    _check_signature(model, ev.features)
+    _check_signature(model, ev.features[ev.model_columns])
 
     report = ValidationReport(model_uri=model_uri, task=ev.task, target=target,
                               rows=len(ev.frame), created=now_ms())
@@ -125,11 +127,16 @@ def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
         columns = [s if isinstance(s, str) else s["column"] for s in cohorts
                    if isinstance(s, str) or (isinstance(s, dict) and "column" in s)]
         steps.append(_Step("cohorts", co.cohorts, _with_args(co.names, cohorts),
-                           {"min_size": min_cohort_size}, args=(cohorts,), columns=columns))
+                           {"min_size": min_cohort_size}, args=(cohorts,), columns=columns,
+                           preflight=lambda ev: co.find(ev.frame, cohorts,
+                                                        min_size=min_cohort_size)))
     if time_column is not None:
         steps.append(_Step("backtest", bt.backtest, bt.names,
-                           {"time_column": time_column, "windows": windows, "refit": refit},
-                           columns=[time_column]))
+                           {"time_column": time_column, "windows": windows, "refit": refit,
+                            "min_size": BACKTEST_MIN_ROWS},
+                           columns=[time_column],
+                           preflight=lambda ev: bt.chunks(ev.frame, time_column, windows,
+                                                          BACKTEST_MIN_ROWS)))
     for name, module, fn, asked in (("robustness", rb, rb.robustness, robustness),
                                     ("explain", ex, ex.explain, explain)):
         if asked:
@@ -138,8 +145,8 @@ def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
                                columns=list(options.get("columns") or [])))
     if sensitive is not None:
         columns = [sensitive] if isinstance(sensitive, str) else list(sensitive)
-        steps.append(_Step("fairness", fa.fairness, _with_args(fa.names, columns), {},
-                           args=(columns,), columns=columns))
+        steps.append(_Step("fairness", fa.fairness, fa.names, {"sensitive": columns},
+                           columns=columns))
     if calibration:
         steps.append(_Step("calibration", cal.calibration, cal.names,
                            dict(_options("calibration", calibration))))
