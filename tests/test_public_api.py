@@ -10,7 +10,7 @@ EXPECTED = {
     "ActiveRun", "Client", "FeatureSteps", "log_figure", "log_table", "log_image", "log_text",
     "log_dict", "log_confusion_matrix", "log_roc_curve", "log_precision_recall_curve",
     "DockyardError", "Experiment", "Metric", "Run", "RunStatus",
-    "__version__", "active_run", "autolog", "drift_report", "spark_udf", "tune", "end_run",
+    "__version__", "active_run", "autolog", "drift_report", "spark_udf", "tune", "validate", "end_run",
     "flush", "get_run", "get_tracking_uri",
     "load_dataset", "load_model", "log_artifact", "log_artifacts", "log_dataset",
     "log_ground_truth", "log_input", "log_metric",

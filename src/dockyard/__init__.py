@@ -85,6 +85,7 @@ __all__ = [
     "log_precision_recall_curve",
     "spark_udf",
     "tune",
+    "validate",
 ]
 
 
@@ -95,7 +96,7 @@ _MEDIA = frozenset({"log_figure", "log_table", "log_image", "log_text", "log_dic
 def __getattr__(name: str) -> object:
     # ``dockyard.models`` (the package format), ``dockyard.FeatureSteps``,
     # ``dockyard.drift_report``, ``dockyard.spark_udf``, ``dockyard.autolog``,
-    # ``dockyard.tune`` and the rich logging functions (``log_figure``, ``log_table`` ...) are
+    # ``dockyard.tune``, ``dockyard.validate`` and the rich logging functions (``log_figure``, ``log_table`` ...) are
     # imported on first use: they bring in numpy, pandas or Optuna, which tracking alone does
     # not need.
     if name == "models":
@@ -122,6 +123,10 @@ def __getattr__(name: str) -> object:
         from dockyard.deploy.spark import spark_udf
 
         return spark_udf
+    if name == "validate":
+        from dockyard.validation.suite import validate
+
+        return validate
     if name == "tune":
         from dockyard.train.tune import tune
 

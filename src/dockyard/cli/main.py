@@ -24,6 +24,7 @@ from dockyard.cli import (
     runs,
 )
 from dockyard.cli import serve as serve_cli
+from dockyard.cli import validate as validate_cli
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
 from dockyard.config import get_settings, is_http_uri
@@ -50,6 +51,7 @@ app.command("batch")(batch.batch)
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.inventory, name="deployments")
 app.command("loadtest")(loadtest.loadtest)
+app.command("validate")(validate_cli.validate)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

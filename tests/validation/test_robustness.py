@@ -13,9 +13,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from dockyard import models
 from dockyard.errors import InvalidArgument
-from dockyard.validate import robustness as robustness_module
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.robustness import robustness
+from dockyard.validation import robustness as robustness_module
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.robustness import robustness
 
 
 def _data(n: int, seed: int, *, fragile: bool) -> pd.DataFrame:

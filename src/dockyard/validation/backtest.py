@@ -17,7 +17,7 @@ never tested, as it is the earliest training data.
   and the labels as a numpy array.
 
 For each metric ``<m>`` of the task (``accuracy``, ``rmse`` ...; see
-:mod:`dockyard.validate.evaluation`) measured on the windows:
+:mod:`dockyard.validation.evaluation`) measured on the windows:
 
 - ``backtest.<m>_mean``: the mean over the windows;
 - ``backtest.<m>_worst``: the worst window (the minimum of a metric where
@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation, higher_is_better
-from dockyard.validate.results import CheckResult
+from dockyard.validation.evaluation import Evaluation, higher_is_better
+from dockyard.validation.results import CheckResult
 
 MODES = ("expanding", "sliding")
 STATISTICS = ("mean", "worst", "std", "trend")

@@ -12,9 +12,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import fairness as fairness_module
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.fairness import fairness
+from dockyard.validation import fairness as fairness_module
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.fairness import fairness
 
 
 def _people(n: int, seed: int, *, flip: float = 0.0) -> pd.DataFrame:

@@ -36,12 +36,13 @@ from typing import Any
 
 import pandas as pd
 
+from dockyard.client import Client
 from dockyard.entities import now_ms
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.progress import ProgressCallback, reporter
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.policy import Policy
-from dockyard.validate.results import CheckResult, ValidationReport
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.policy import Policy
+from dockyard.validation.results import CheckResult, ValidationReport
 
 IN_MEMORY = "<in-memory model>"
 BACKTEST_MIN_ROWS = 30
@@ -114,13 +115,13 @@ def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
           time_column: str | None, windows: int, refit: Any,
           robustness: bool | Mapping[str, Any], explain: bool | Mapping[str, Any],
           calibration: bool | Mapping[str, Any]) -> list[_Step]:
-    from dockyard.validate import backtest as bt
-    from dockyard.validate import calibration as cal
-    from dockyard.validate import cohorts as co
-    from dockyard.validate import compare as cmp
-    from dockyard.validate import explain as ex
-    from dockyard.validate import fairness as fa
-    from dockyard.validate import robustness as rb
+    from dockyard.validation import backtest as bt
+    from dockyard.validation import calibration as cal
+    from dockyard.validation import cohorts as co
+    from dockyard.validation import compare as cmp
+    from dockyard.validation import explain as ex
+    from dockyard.validation import fairness as fa
+    from dockyard.validation import robustness as rb
 
     steps: list[_Step] = []
     if cohorts:
@@ -211,3 +212,58 @@ def load_policy(policy: Policy | str | Path | Mapping[str, Any] | Iterable[Any] 
     if isinstance(policy, (str, Path)):
         return Policy.load(policy)
     return Policy.parse(policy)
+
+
+def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
+             policy: Policy | str | Path | Mapping[str, Any] | Iterable[Any] | None = None,
+             progress: bool | ProgressCallback = False, client: Client | None = None,
+             **options: Any) -> ValidationReport:
+    """Validate a model on labelled data; returns the :class:`ValidationReport`.
+
+    ``model`` and ``baseline`` are model URIs (``models:/churn/3``,
+    ``models:/churn@champion``, ``runs:/<id>/model``, a package folder) or
+    model objects with ``predict``. ``data`` is a DataFrame, a Parquet or CSV
+    file, or a dataset version (``churn@2``, ``datasets:/churn/2``).
+    ``policy`` is a :class:`Policy`, a YAML file, or the parsed structure.
+    URIs and dataset versions are read through ``client`` (by default the
+    fluent API's, which follows ``DOCKYARD_URI``).
+    The other options are those of :func:`run_checks` (``task``, ``cohorts``,
+    ``sensitive``, ``time_column``, ``robustness`` ...); see the module
+    docstring for the checks.
+    """
+    judged = load_policy(policy)  # a bad policy file fails before anything loads
+    if client is None:
+        from dockyard.train import fluent
+
+        client = fluent._client()
+    frame = _load_data(data, client)
+    loaded, uri = _load_model(model, client)
+    other = _load_model(baseline, client)[0] if baseline is not None else None
+    return run_checks(loaded, frame, target, model_uri=uri, baseline=other, policy=judged,
+                      progress=progress, **options)
+
+
+def _load_model(model: Any, client: Client) -> tuple[Any, str]:
+    if not isinstance(model, (str, Path)):
+        return model, IN_MEMORY
+    return client.load_model(str(model)), str(model)
+
+
+def _load_data(data: Any, client: Client) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if not isinstance(data, (str, Path)):
+        raise InvalidArgument(f"data must be a DataFrame, a Parquet or CSV file, or a dataset "
+                              f"version such as churn@2; got {type(data).__name__}")
+    path = Path(data)
+    if path.exists():
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        raise InvalidArgument(f"{path} is neither a .parquet nor a .csv file")
+    text = str(data)
+    if "@" in text or text.startswith("datasets:/"):
+        return client.load_dataset(text)
+    raise InvalidArgument(f"{text} is not a file, and not a dataset version (churn@2, "
+                          "datasets:/churn/2)")

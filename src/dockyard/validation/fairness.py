@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.results import CheckResult
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.results import CheckResult
 
 _DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference")
 

@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import explain as explain_module
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.explain import explain
+from dockyard.validation import explain as explain_module
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.explain import explain
 
 
 def _data(n: int, seed: int) -> pd.DataFrame:

@@ -11,9 +11,9 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import calibration as calibration_module
-from dockyard.validate.calibration import calibration
-from dockyard.validate.evaluation import Evaluation
+from dockyard.validation import calibration as calibration_module
+from dockyard.validation.calibration import calibration
+from dockyard.validation.evaluation import Evaluation
 
 
 def _evaluation(model: object, rows: int = 6000, **options: int) -> Evaluation:

@@ -10,9 +10,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import cohorts as cohorts_module
-from dockyard.validate.cohorts import cohorts
-from dockyard.validate.evaluation import Evaluation
+from dockyard.validation import cohorts as cohorts_module
+from dockyard.validation.cohorts import cohorts
+from dockyard.validation.evaluation import Evaluation
 
 
 def _data(noisy_group: str | None, rows: int = 1200, seed: int = 0) -> pd.DataFrame:

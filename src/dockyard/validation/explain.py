@@ -1,7 +1,7 @@
 """Explain: which features the model's answers depend on.
 
 Permutation importance (always): for each of the model's feature columns
-(:attr:`~dockyard.validate.evaluation.Evaluation.model_columns`), the drop of the
+(:attr:`~dockyard.validation.evaluation.Evaluation.model_columns`), the drop of the
 primary metric (accuracy; RMSE for a regression, where the drop is
 ``permuted − baseline``) when that column's values are shuffled across the
 rows, so that its link to the label is broken while its distribution stays.
@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation, higher_is_better
-from dockyard.validate.results import CheckResult
-from dockyard.validate.robustness import predict_frames
+from dockyard.validation.evaluation import Evaluation, higher_is_better
+from dockyard.validation.results import CheckResult
+from dockyard.validation.robustness import predict_frames
 
 MAX_PREDICTIONS = 150_000
 """The most shuffled rows the permutation importance predicts."""

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation, higher_is_better
-from dockyard.validate.results import CheckResult
+from dockyard.validation.evaluation import Evaluation, higher_is_better
+from dockyard.validation.results import CheckResult
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

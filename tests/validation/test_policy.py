@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.policy import Policy, PolicyOutcome
+from dockyard.validation.policy import Policy, PolicyOutcome
 
 YAML = """
 name: churn-release

@@ -10,9 +10,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import backtest as backtest_module
-from dockyard.validate.backtest import backtest
-from dockyard.validate.evaluation import Evaluation
+from dockyard.validation import backtest as backtest_module
+from dockyard.validation.backtest import backtest
+from dockyard.validation.evaluation import Evaluation
 
 FEATURES = ["x1", "x2"]
 

@@ -11,9 +11,9 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate import compare as compare_module
-from dockyard.validate.compare import compare
-from dockyard.validate.evaluation import Evaluation
+from dockyard.validation import compare as compare_module
+from dockyard.validation.compare import compare
+from dockyard.validation.evaluation import Evaluation
 
 
 def _classification() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockyard.validate.policy import PolicyOutcome
+from dockyard.validation.policy import PolicyOutcome
 
 
 class CheckResult(BaseModel):

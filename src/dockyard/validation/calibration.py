@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation
-from dockyard.validate.results import CheckResult
+from dockyard.validation.evaluation import Evaluation
+from dockyard.validation.results import CheckResult
 
 STRATEGIES = ("uniform", "quantile")
 MAX_BINS = 1000

@@ -16,8 +16,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from dockyard import models
 from dockyard.errors import InvalidArgument
-from dockyard.validate.policy import Policy
-from dockyard.validate.suite import load_policy, run_checks
+from dockyard.validation.policy import Policy
+from dockyard.validation.suite import load_policy, run_checks
 
 QUICK = {"explain": {"n_repeats": 2, "shap": False}, "robustness": {"noise": [0.1]}}
 

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from dockyard.errors import InvalidArgument
-from dockyard.validate.evaluation import Evaluation, higher_is_better
-from dockyard.validate.results import CheckResult
+from dockyard.validation.evaluation import Evaluation, higher_is_better
+from dockyard.validation.results import CheckResult
 
 AUTO_BINS = 4
 MAX_DISTINCT_FOR_VALUES = 10
