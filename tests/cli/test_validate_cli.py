@@ -60,6 +60,7 @@ def test_json_and_bad_input(registered: Path, tmp_path: Path) -> None:
     out = cli("validate", "models:/cancer/1", "-d", str(registered), "-y", "label",
               "-p", str(bad), *FAST, ok=False)
     assert out.returncode == 1 and "did you mean 'accuracy'" in out.stderr
+    assert "Traceback" not in out.stderr
     out = cli("validate", "models:/cancer/1", "-d", str(registered), "-y", "churned", *FAST,
               ok=False)
     assert "target column 'churned' is not in the data" in out.stderr

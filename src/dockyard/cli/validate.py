@@ -33,6 +33,7 @@ def _cohort(text: str) -> Any:
     return {"column": column.strip(), "bins": edges}
 
 
+@handle_errors
 def validate(
     model: str = typer.Argument(..., help="The model: models:/churn/3, models:/churn@champion, "
                                           "runs:/<run id>/model or a package folder."),
