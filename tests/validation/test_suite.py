@@ -131,3 +131,33 @@ def test_a_policy_comes_from_a_file_or_a_structure(tmp_path: Path) -> None:
     assert load_policy(path).metric_names() == ["accuracy"]
     assert load_policy(["f1 > 0.5"]).metric_names() == ["f1"]
     assert load_policy(None) is None
+
+
+def test_a_registered_model_gets_its_report_as_a_run(cancer) -> None:
+    import dockyard
+    from dockyard.validation.suite import validate
+
+    train, test = cancer
+    features = train.drop(columns=["target", "group", "day"])
+    with dockyard.start_run() as source:
+        info = dockyard.log_model(fitted(train, DecisionTreeClassifier(max_depth=3)), "model",
+                                  input_example=features.iloc[:5])
+    dockyard.register_model(info.uri, "cancer")
+    report = validate("models:/cancer/1", test, "target", cohorts=["group"],
+                      policy=["accuracy >= 0.5"], **QUICK)
+    run = dockyard.get_run(report.run_id)
+    assert run.status.value == "FINISHED" and run.experiment_id == source.experiment_id
+    assert run.tags["dockyard.validation.model"] == "cancer"
+    assert run.tags["dockyard.validation.of_run"] == source.id
+    assert run.metrics["accuracy"].value == pytest.approx(report.values()["accuracy"])
+    assert run.metrics["validation.passed"].value == 1.0
+    client = dockyard.Client()
+    html = b"".join(client.iter_artifact(run.id, "validation/report.html")).decode()
+    assert 'id="verdict">passed' in html and "cohort_gap.accuracy" in html
+    stored = b"".join(client.iter_artifact(run.id, "validation/report.json"))
+    assert type(report).model_validate_json(stored).values() == report.values()
+    unlogged = validate(fitted(train, DecisionTreeClassifier(max_depth=3)), test, "target",
+                        **QUICK)
+    assert unlogged.run_id is None
+    with pytest.raises(InvalidArgument, match="log=True needs the model as a models:/"):
+        validate(fitted(train, DecisionTreeClassifier(max_depth=3)), test, "target", log=True)

@@ -54,6 +54,8 @@ class ValidationReport(BaseModel):
     """Milliseconds since the epoch."""
     policy: PolicyOutcome | None = None
     """The policy's verdict, when the validation was judged by one."""
+    run_id: str | None = None
+    """The run the report was logged to (see :mod:`dockyard.validation.record`)."""
 
     @property
     def passed(self) -> bool | None:

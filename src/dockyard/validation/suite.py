@@ -217,7 +217,7 @@ def load_policy(policy: Policy | str | Path | Mapping[str, Any] | Iterable[Any] 
 def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
              policy: Policy | str | Path | Mapping[str, Any] | Iterable[Any] | None = None,
              progress: bool | ProgressCallback = False, client: Client | None = None,
-             **options: Any) -> ValidationReport:
+             log: bool | None = None, **options: Any) -> ValidationReport:
     """Validate a model on labelled data; returns the :class:`ValidationReport`.
 
     ``model`` and ``baseline`` are model URIs (``models:/churn/3``,
@@ -227,6 +227,10 @@ def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
     ``policy`` is a :class:`Policy`, a YAML file, or the parsed structure.
     URIs and dataset versions are read through ``client`` (by default the
     fluent API's, which follows ``DOCKYARD_URI``).
+
+    ``log`` (by default: when ``model`` is a ``models:/`` or ``runs:/`` URI)
+    stores the report as a run beside the run that logged the model, with
+    the JSON and HTML report as artifacts; see :mod:`dockyard.validation.record`.
     The other options are those of :func:`run_checks` (``task``, ``cohorts``,
     ``sensitive``, ``time_column``, ``robustness`` ...); see the module
     docstring for the checks.
@@ -239,8 +243,18 @@ def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
     frame = _load_data(data, client)
     loaded, uri = _load_model(model, client)
     other = _load_model(baseline, client)[0] if baseline is not None else None
-    return run_checks(loaded, frame, target, model_uri=uri, baseline=other, policy=judged,
-                      progress=progress, **options)
+    logged = isinstance(model, str) and model.startswith(("models:/", "runs:/"))
+    if log and not logged:
+        raise InvalidArgument("log=True needs the model as a models:/ or runs:/ URI: that is "
+                              "where the report is kept")
+    resolved = client.resolve_model_uri(model) if logged and log is not False else None
+    report = run_checks(loaded, frame, target, model_uri=uri, baseline=other, policy=judged,
+                        progress=progress, **options)
+    if resolved is not None:
+        from dockyard.validation.record import log_report
+
+        report.run_id = log_report(client, report, resolved)
+    return report
 
 
 def _load_model(model: Any, client: Client) -> tuple[Any, str]:
