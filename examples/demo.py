@@ -1,5 +1,5 @@
-"""The Dockyard demo: tune, train, track, register the best model, deploy it, roll out a
-challenger as a canary, and monitor it.
+"""The Dockyard demo: tune, train, track, register the best model, deploy it, validate a
+challenger against it, roll the challenger out as a canary, and monitor it.
 
 Runs on the embedded store (SQLite and a folder under DOCKYARD_HOME) unless
 DOCKYARD_URI points at a server. Uses scikit-learn's bundled breast-cancer
@@ -44,6 +44,13 @@ CANDIDATES = [
     {"n_estimators": 120, "max_depth": 2, "learning_rate": 0.1},
     {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05},
 ]
+
+RELEASE_POLICY = {"name": "release", "rules": [
+    "accuracy >= 0.9",
+    "cohort_gap.accuracy <= 0.1",
+    "robustness.noise_0.1.accuracy_drop <= 0.05",
+    "champion.accuracy_delta >= -0.05",  # not much worse than the model it may replace
+]}
 
 console = Console()
 
@@ -176,7 +183,8 @@ def main() -> None:
         if len(best) > 1:
             challenger = dockyard.register_model(f"runs:/{best[1].id}/model", MODEL)
             dockyard.set_alias(MODEL, "challenger", challenger.version)
-            canary(client, url, x_val)
+            if validate_challenger(challenger.version, x_val, y_val):
+                canary(client, url, x_val)
     finally:
         LocalTarget(client).stop(DEPLOYMENT)  # drains; the servers write their logs out
     show_prediction_log()
@@ -200,6 +208,26 @@ def deploy_champion(client: dockyard.Client, version: int) -> str:
     console.print(f"deployed the champion as [bold]{DEPLOYMENT}[/] at [bold]{deployed.endpoint}[/]")
     console.print(f"  try: dockyard deploy status {DEPLOYMENT}")
     return str(deployed.endpoint)
+
+
+def validate_challenger(version: int, x_val, y_val) -> bool:
+    """The evidence before the canary: the challenger on the validation data, by cohort,
+    under noise and against the champion, judged by the release policy."""
+    with console.status(f"validating version {version} against the champion"):
+        report = dockyard.validate(
+            f"models:/{MODEL}/{version}", x_val.assign(label=y_val), "label",
+            cohorts=[{"column": "mean radius", "bins": 3}],
+            baseline=f"models:/{MODEL}@champion", policy=RELEASE_POLICY)
+    for check in report.checks:
+        console.print(f"  {check.name}: {check.error or check.summary}")
+    verdict = "[green]passed[/]" if report.passed else "[red]failed[/]"
+    console.print(f"validated version {version}: the release policy {verdict} "
+                  f"({report.policy.summary})")
+    console.print(f"  see the report: http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+                  f"/runs/{report.run_id}")
+    console.print(f"  try: dockyard validate models:/{MODEL}/{version} --data val.parquet "
+                  f"--target label --baseline models:/{MODEL}@champion")
+    return bool(report.passed)
 
 
 def canary(client: dockyard.Client, url: str, x_val) -> None:

@@ -22,7 +22,8 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     assert "best run:" in out.stdout
     client = dockyard.Client(f"sqlite:///{home / 'dockyard.db'}", str(home / "artifacts"))
     exp = client.get_experiment_by_name("breast-cancer")
-    runs = client.search_runs(exp.id, order_by="metrics.auc DESC").items
+    runs = client.search_runs(exp.id, "metrics.auc > 0",  # the training runs
+                              order_by="metrics.auc DESC").items
     assert len(runs) == 3 and all(r.status == dockyard.RunStatus.FINISHED for r in runs)
     assert runs[0].metrics["auc"].value > 0.95
     history = client.get_metric_history(runs[0].id, "val_loss")
@@ -41,6 +42,10 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     actions = [e.action for e in reversed(client.store.get_deployment_history("demo", 100))]
     assert actions[0] == "create" and "canary" in actions
     assert "promote" in actions or "rollback" in actions
+    assert "validated version 2: the release policy passed" in out.stdout
+    (validation,) = client.search_runs(exp.id, "tags.`dockyard.validation.version` = '2'").items
+    assert validation.metrics["validation.passed"].value == 1.0
+    assert "champion.p_value" in validation.metrics
     assert "canary: version 2 takes 25% of the traffic" in out.stdout
     assert "normal traffic: accuracy" in out.stdout and "drifted: none" in out.stdout
     monitor = client.get_monitor_by_name("breast-cancer-demo")
