@@ -183,7 +183,7 @@ def main() -> None:
         if len(best) > 1:
             challenger = dockyard.register_model(f"runs:/{best[1].id}/model", MODEL)
             dockyard.set_alias(MODEL, "challenger", challenger.version)
-            if validate_challenger(challenger.version, x_val, y_val):
+            if validate_challenger(challenger.version, inputs[1]):
                 canary(client, url, x_val)
     finally:
         LocalTarget(client).stop(DEPLOYMENT)  # drains; the servers write their logs out
@@ -210,12 +210,12 @@ def deploy_champion(client: dockyard.Client, version: int) -> str:
     return str(deployed.endpoint)
 
 
-def validate_challenger(version: int, x_val, y_val) -> bool:
-    """The evidence before the canary: the challenger on the validation data, by cohort,
+def validate_challenger(version: int, validation_set) -> bool:
+    """The evidence before the canary: the challenger on the validation set, by cohort,
     under noise and against the champion, judged by the release policy."""
     with console.status(f"validating version {version} against the champion"):
         report = dockyard.validate(
-            f"models:/{MODEL}/{version}", x_val.assign(label=y_val), "label",
+            f"models:/{MODEL}/{version}", validation_set.spec, "target",
             cohorts=[{"column": "mean radius", "bins": 3}],
             baseline=f"models:/{MODEL}@champion", policy=RELEASE_POLICY)
     for check in report.checks:
@@ -225,8 +225,8 @@ def validate_challenger(version: int, x_val, y_val) -> bool:
                   f"({report.policy.summary})")
     console.print(f"  see the report: http://127.0.0.1:{os.environ.get('PORT', '5000')}"
                   f"/runs/{report.run_id}")
-    console.print(f"  try: dockyard validate models:/{MODEL}/{version} --data val.parquet "
-                  f"--target label --baseline models:/{MODEL}@champion")
+    console.print(f"  try: dockyard validate models:/{MODEL}/{version} --data "
+                  f"{validation_set.spec} --target target --baseline models:/{MODEL}@champion")
     return bool(report.passed)
 
 

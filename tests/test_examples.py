@@ -46,6 +46,8 @@ def test_demo_runs_and_finds_the_best_run(tmp_path: Path) -> None:
     (validation,) = client.search_runs(exp.id, "tags.`dockyard.validation.version` = '2'").items
     assert validation.metrics["validation.passed"].value == 1.0
     assert "champion.p_value" in validation.metrics
+    assert (validation.id, "validation") in {
+        (i.run_id, i.context) for i in client.store.list_dataset_runs("breast-cancer-validation")}
     assert "canary: version 2 takes 25% of the traffic" in out.stdout
     assert "normal traffic: accuracy" in out.stdout and "drifted: none" in out.stdout
     monitor = client.get_monitor_by_name("breast-cancer-demo")

@@ -10,7 +10,9 @@ logged the model, named ``validate-<model>``:
   (the run that logged the model), ``.model`` and ``.version`` for a
   registered version, ``.policy`` and ``.passed``;
 - artifacts: ``validation/report.json`` (the whole report) and
-  ``validation/report.html`` (the page to read).
+  ``validation/report.html`` (the page to read);
+- input: the dataset version validated on, when the data was given as one
+  (context ``validation``).
 
 The run ends FINISHED whatever the verdict: a failed policy is a finding,
 not a failure of the validation.

@@ -254,7 +254,14 @@ def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
         from dockyard.validation.record import log_report
 
         report.run_id = log_report(client, report, resolved)
+        if _is_dataset(data):  # the lineage: dataset version --used_for_validation--> run
+            client.log_input(report.run_id, str(data), "validation")
     return report
+
+
+def _is_dataset(data: Any) -> bool:
+    return isinstance(data, str) and not Path(data).exists() and (
+        "@" in data or data.startswith("datasets:/"))
 
 
 def _load_model(model: Any, client: Client) -> tuple[Any, str]:
@@ -276,8 +283,7 @@ def _load_data(data: Any, client: Client) -> pd.DataFrame:
         if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
         raise InvalidArgument(f"{path} is neither a .parquet nor a .csv file")
-    text = str(data)
-    if "@" in text or text.startswith("datasets:/"):
-        return client.load_dataset(text)
-    raise InvalidArgument(f"{text} is not a file, and not a dataset version (churn@2, "
+    if _is_dataset(data):
+        return client.load_dataset(str(data))
+    raise InvalidArgument(f"{data} is not a file, and not a dataset version (churn@2, "
                           "datasets:/churn/2)")
