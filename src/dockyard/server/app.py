@@ -38,6 +38,7 @@ from dockyard.server.ui_deployments import router as ui_deployments_router
 from dockyard.server.ui_models import router as ui_models_router
 from dockyard.server.ui_monitoring import router as ui_monitoring_router
 from dockyard.server.ui_study import router as ui_study_router
+from dockyard.server.ui_validation import router as ui_validation_router
 from dockyard.store.http import API_PREFIX
 from dockyard.ui import STATIC
 
@@ -89,6 +90,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.include_router(ui_deployments_router)
     app.include_router(ui_data_router)
     app.include_router(ui_study_router)
+    app.include_router(ui_validation_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from dockyard.entities import LineageGraph, ModelStage, ModelVersion, Registered
 from dockyard.entities import validation as v
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.server.deps import client_of
+from dockyard.server.ui_validation import validations_of
 from dockyard.server.ui import PAGE_SIZES, query_url, render, templates
 
 log = logging.getLogger("dockyard.server")
@@ -257,7 +258,8 @@ def version_page(request: Request, name: str, version: str) -> Response:
     return render(
         request, "model_version.html", "models", model=model, mv=mv, run=run,
         signature=signature_view(mv.signature), package=read_package(client, mv),
-        lineage=layout_lineage(graph) if graph else None, lineage_problem=lineage_problem)
+        lineage=layout_lineage(graph) if graph else None, lineage_problem=lineage_problem,
+        validations=validations_of(client, mv, run))
 
 
 # lineage as SVG --------------------------------------------------------------------------
