@@ -101,6 +101,7 @@ def test_a_check_that_cannot_apply_fails_the_rules_that_read_it(cancer) -> None:
     ({"time_column": "when"}, "no column 'when'"),
     ({"robustness": {"noise": [-1]}}, "noise"),
     ({"robustness": "yes"}, "robustness must be True, False or a mapping"),
+    ({"robustness": {"columns": ["group"]}}, "'group' are not among the model's features"),
     ({"policy": Policy.parse(["acuracy >= 0.9"])}, "did you mean 'accuracy'"),
     ({"cohorts": [{"name": "tiny", "where": "mean_radius > 27"}]}, "fewer than min_size"),
 ])

@@ -73,7 +73,7 @@ def robustness(ev: Evaluation, *, noise: Sequence[float] = (0.05, 0.1, 0.2),
                seed: int = 0, max_rows: int = 20_000) -> CheckResult:
     """The metrics under each perturbation and each column's sensitivity; see the module."""
     plan = _check_options(noise, missing, outliers, swap, columns, seed, max_rows)
-    chosen = _chosen_columns(ev, columns)
+    chosen = chosen_columns(ev, columns)
     rng = np.random.default_rng(seed)
     rows = _sample(len(ev.features), max_rows, rng)
     x = ev.features.iloc[rows][ev.model_columns].reset_index(drop=True)
@@ -292,7 +292,9 @@ def _check_options(noise: Any, missing: Any, outliers: Any, swap: Any, columns: 
     return plan
 
 
-def _chosen_columns(ev: Evaluation, columns: str | Sequence[str] | None) -> list[str]:
+def chosen_columns(ev: Evaluation, columns: str | Sequence[str] | None) -> list[str]:
+    """The model's feature columns to perturb (InvalidArgument for one the model does not
+    read): cheap, so a caller can check ``columns`` before any prediction."""
     features = ev.model_columns
     if columns is None:
         return features

@@ -138,12 +138,14 @@ def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
                            columns=[time_column],
                            preflight=lambda ev: bt.chunks(ev.frame, time_column, windows,
                                                           BACKTEST_MIN_ROWS)))
-    for name, module, fn, asked in (("robustness", rb, rb.robustness, robustness),
-                                    ("explain", ex, ex.explain, explain)):
-        if asked:
-            options = dict(_options(name, asked))
-            steps.append(_Step(name, fn, module.names, options,
-                               columns=list(options.get("columns") or [])))
+    if robustness:
+        options = dict(_options("robustness", robustness))
+        chosen = options.get("columns")
+        steps.append(_Step("robustness", rb.robustness, rb.names, options,
+                           columns=[chosen] if isinstance(chosen, str) else list(chosen or []),
+                           preflight=lambda ev: rb.chosen_columns(ev, chosen)))
+    if explain:
+        steps.append(_Step("explain", ex.explain, ex.names, dict(_options("explain", explain))))
     if sensitive is not None:
         columns = [sensitive] if isinstance(sensitive, str) else list(sensitive)
         steps.append(_Step("fairness", fa.fairness, fa.names, {"sensitive": columns},
