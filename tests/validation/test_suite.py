@@ -27,6 +27,7 @@ class Counted:
 
     def __init__(self, estimator: Any) -> None:
         self.estimator, self.calls = estimator, 0
+        self.feature_names_in_ = estimator.feature_names_in_
 
     def predict(self, x: Any) -> Any:
         self.calls += 1
