@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import lightgbm as lgb
 import numpy as np
@@ -29,11 +28,7 @@ from dockyard.train import autolog as autolog_module
 from dockyard.train.fluent import _client
 
 
-@pytest.fixture(autouse=True)
-def autologging() -> Iterator[None]:
-    dockyard.autolog()
-    yield
-    dockyard.autolog(disable=True)
+pytestmark = pytest.mark.usefixtures("autologging")
 
 
 @pytest.fixture(scope="module")

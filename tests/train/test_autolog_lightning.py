@@ -4,7 +4,6 @@ back from the runs it made."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,8 +20,11 @@ from dockyard.train import autolog as autolog_module
 from dockyard.train.fluent import _client
 
 # Lightning's own use of a torch API that torch has deprecated.
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning")
+pytestmark = [
+    pytest.mark.filterwarnings(
+        r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"),
+    pytest.mark.usefixtures("autologging"),
+]
 
 
 class Classifier(pl.LightningModule):
@@ -51,13 +53,6 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=1e-4)
-
-
-@pytest.fixture(autouse=True)
-def autologging() -> Iterator[None]:
-    dockyard.autolog()
-    yield
-    dockyard.autolog(disable=True)
 
 
 @pytest.fixture(scope="module")
