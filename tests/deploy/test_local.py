@@ -196,10 +196,18 @@ def test_shadow_gets_a_copy_and_never_answers(record: Client) -> None:
     with Load(endpoint, threads=2) as load:
         load.wait_for(40)
     assert {(s, v) for s, v, _ in load.answers} == {(200, "churn/1")}
-    metrics = httpx.get(f"{endpoint}/metrics").text
-    shadowed = [line for line in metrics.splitlines() if line.startswith(
-        "dockyard_deployment_requests_total") and 'role="shadow"' in line]
-    assert shadowed and float(shadowed[0].rsplit(" ", 1)[1]) >= 30
+
+    def shadowed() -> float:  # the copies go out after the answers: they may still be due
+        metrics = httpx.get(f"{endpoint}/metrics").text
+        counts = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                  if line.startswith("dockyard_deployment_requests_total")
+                  and 'role="shadow"' in line]
+        return counts[0] if counts else 0.0
+
+    deadline = time.monotonic() + 20
+    while shadowed() < 30 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert shadowed() >= 30
     # Promoting the shadow makes it the stable version.
     ops.promote(record, "churn")
     ops.wait_until_ready(record, "churn", timeout=60)
