@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import io
 import logging
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,10 +36,12 @@ from dockyard.entities import (
     Metric,
     MetricHistory,
     ModelStage,
+    ModelValidation,
     ModelVersion,
     Monitor,
     MonitorSpec,
     MonitorValue,
+    NewModelValidation,
     Page,
     Param,
     Project,
@@ -77,6 +80,7 @@ if TYPE_CHECKING:
     from dockyard.manage.packages import ModelInfo
     from dockyard.models import LoadedModel
     from dockyard.monitor.predictions import PredictionStore
+    from dockyard.validation.policy import Policy
 
 
 log = logging.getLogger("dockyard.client")
@@ -443,9 +447,17 @@ class Client:
         """Delete a version and its aliases (InvalidState in Production); no number is reused."""
         return self.store.delete_model_version(name, version)
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
-        """Create or move an alias (``champion``, ``challenger``...) to a version, atomically."""
-        return self.store.set_alias(name, alias, version)
+    def set_alias(self, name: str, alias: str, version: int,
+                  override_reason: str | None = None) -> AliasChange:
+        """Create or move an alias (``champion``, ``challenger``...) to a version, atomically.
+
+        A protected alias of a model with a policy (:meth:`set_model_policy`)
+        needs a passing validation of the version under that policy, else
+        ValidationRequired. ``override_reason`` lets the change through anyway;
+        the override is recorded in the audit trail with the reason and who gave
+        it. (Any caller may override for now; role checks come with governance.)
+        """
+        return self.store.set_alias(name, alias, version, override_reason, user=self.user)
 
     def delete_alias(self, name: str, alias: str) -> AliasChange:
         """Remove an alias. Raises NotFound if the model has no such alias."""
@@ -456,14 +468,76 @@ class Client:
         return self.store.get_model_version_by_alias(name, alias)
 
     def transition_stage(self, name: str, version: int, stage: ModelStage | str,
-                         archive_existing: bool = False) -> StageTransition:
+                         archive_existing: bool = False,
+                         override_reason: str | None = None) -> StageTransition:
         """Move a version to None, Staging, Production or Archived.
 
         With ``archive_existing`` (Staging or Production only), the other
         versions in that stage move to Archived in the same transaction; the
-        result lists them in ``archived``.
+        result lists them in ``archived``. A move to Production is gated like a
+        protected alias (see :meth:`set_alias`), ``override_reason`` included.
         """
-        return self.store.transition_stage(name, version, stage, archive_existing)
+        return self.store.transition_stage(name, version, stage, archive_existing,
+                                           override_reason, user=self.user)
+
+    # validations and the promotion gate ------------------------------------------------
+    def set_model_policy(self, name: str,
+                         policy: Policy | str | Path | Mapping[str, Any] | Sequence[Any] | None,
+                         protected_aliases: Iterable[str] = ("champion",)) -> RegisteredModel:
+        """Gate the promotions of model ``name`` by a validation policy; ``None`` clears it.
+
+        ``policy`` is a :class:`~dockyard.validation.policy.Policy`, the path of
+        a YAML policy file, or the parsed structure (a list of rules, or a
+        mapping with ``rules``). While it is set, moving a version to
+        Production, or pointing one of ``protected_aliases`` at it, needs a
+        passing validation of that version under this policy (its digest).
+        Clearing the policy clears the protected aliases too.
+        """
+        if policy is None:
+            return self.store.set_model_policy(name, None, None, [])
+        from dockyard.validation.policy import Policy
+
+        if isinstance(policy, Policy):
+            parsed = policy
+        elif isinstance(policy, (str, Path)):
+            parsed = Policy.load(policy)
+        else:
+            parsed = Policy.parse(policy)
+        if isinstance(protected_aliases, str):
+            protected_aliases = [protected_aliases]
+        return self.store.set_model_policy(name, parsed.to_dict(), parsed.digest,
+                                           list(protected_aliases))
+
+    def record_validation(self, name: str, version: int,
+                          validation: NewModelValidation | Mapping[str, Any] | Any,
+                          report_uri: str = "") -> ModelValidation:
+        """Record a validation of a version: the evidence the promotion gate reads.
+
+        ``validation`` is a :class:`NewModelValidation`, a mapping of its fields,
+        or a :class:`~dockyard.validation.results.ValidationReport`: its
+        verdict, policy, summary and (finite) metrics are recorded, and
+        ``report_uri`` says where the full report is kept.
+        """
+        if isinstance(validation, NewModelValidation):
+            new = validation
+        elif isinstance(validation, Mapping):
+            try:
+                new = NewModelValidation(**validation)
+            except ValueError as exc:
+                raise InvalidArgument(f"not a validation: {exc}") from None
+        elif callable(getattr(validation, "values", None)) and hasattr(validation, "policy"):
+            new = _from_report(validation, report_uri)
+        else:
+            raise InvalidArgument("validation must be a NewModelValidation, a mapping of its "
+                                  f"fields or a ValidationReport, got {type(validation).__name__}")
+        if report_uri and not new.report_uri:
+            new = new.model_copy(update={"report_uri": report_uri})
+        return self.store.record_validation(name, version, new, user=self.user)
+
+    def list_validations(self, name: str, version: int | None = None,
+                         max_results: int = 100) -> list[ModelValidation]:
+        """Validations of one version, or of all the model's versions, newest first."""
+        return self.store.list_validations(name, version, max_results)
 
     def resolve_model_uri(self, uri: str) -> ResolvedModel:
         """The run and artifact folder (and the registered version) a model URI names.
@@ -683,6 +757,24 @@ class Client:
                             until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
                                               max_results)
+
+
+def _from_report(report: Any, report_uri: str) -> NewModelValidation:
+    """What the registry keeps of a validation report: verdict, policy and finite metrics."""
+    outcome = report.policy
+    values: dict[str, float] = {}
+    for key, value in report.values().items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):  # a metric that could not be computed is left out
+            values[str(key)] = number
+    if outcome is None:
+        return NewModelValidation(values=values, report_uri=report_uri)
+    return NewModelValidation(passed=bool(outcome.passed), policy_name=outcome.policy,
+                              policy_digest=outcome.digest, values=values,
+                              summary=outcome.summary, report_uri=report_uri)
 
 
 def _checked_channels(spec: MonitorSpec) -> MonitorSpec:

@@ -91,6 +91,25 @@ class InvalidState(DockyardError):
     http_status = 409
 
 
+class ValidationRequired(InvalidState):
+    """The model's policy gates this promotion, and the version has no passing validation.
+
+    Raised when a version is moved to Production, or a protected alias is
+    pointed at it, while the latest validation of that version under the
+    model's current policy is missing or failed. The message says which, and
+    what to do. A subclass of InvalidState, answered with 409 like it: the
+    request is well formed, but what is recorded about the version forbids
+    it. (412 Precondition Failed is for HTTP conditional requests, such as
+    ``If-Match``, which this is not.)
+
+    ``details`` holds ``name``, ``version``, ``policy_digest``, ``problem``
+    (``missing`` or ``failed``) and, for a failed one, ``validation_id``.
+    """
+
+    error_code = "VALIDATION_REQUIRED"
+    http_status = 409
+
+
 class PermissionDenied(DockyardError):
     error_code = "PERMISSION_DENIED"
     http_status = 403

@@ -23,8 +23,8 @@ import dockyard
 from dockyard.cli.main import app
 from tests.services.server import ServerProcess
 
-COMMANDS = ("register", "list", "show", "versions", "alias", "stage", "download", "card", "env",
-            "check-env")
+COMMANDS = ("register", "list", "show", "versions", "alias", "stage", "policy", "validations",
+            "download", "card", "env", "check-env")
 
 
 def run(*args: str, ok: bool = True, input: str | None = None) -> Result:
@@ -318,6 +318,68 @@ def test_bad_input_gets_a_clear_message(registered: Logged) -> None:
     assert "whitespace" in fails("models", "register", "models:/iris/1", " bad ")
 
 
+def test_policy_validations_and_the_gate(registered: Logged, tmp_path: Path) -> None:
+    from dockyard.entities import NewModelValidation
+    from dockyard.validation.policy import Policy
+
+    policy_file = tmp_path / "release.yaml"
+    policy_file.write_text("name: release\nrules:\n  - accuracy >= 0.85\n")
+    policy = Policy.load(policy_file)
+    assert "has no policy" in run("models", "policy", "iris").stdout
+    out = run("models", "policy", "iris", "--policy", str(policy_file)).stdout
+    assert "release" in out and "Production, @champion" in out and "accuracy >= 0.85" in out
+    assert policy.digest in out
+    assert "'release' (digest " + policy.digest[:8] in run("models", "show", "iris").stdout
+    shown = json.loads(run("models", "policy", "iris", "--json").stdout)
+    assert shown == {"name": "iris", "policy": policy.to_dict(), "policy_digest": policy.digest,
+                     "protected_aliases": ["champion"]}
+
+    err = fails("models", "stage", "iris", "1", "Production")
+    assert "no validation of iris version 1 under policy 'release'" in err
+    assert "VALIDATION_REQUIRED" in err and "Traceback" not in err
+    assert "no validation" in fails("models", "alias", "iris", "champion", "1")
+    run("models", "alias", "iris", "challenger", "1")  # not protected
+    assert "no validations of iris are recorded" in run("models", "validations", "iris").stdout
+
+    c = dockyard.Client()
+    outcome = policy.evaluate({"accuracy": 0.8})
+    c.record_validation("iris", 1, NewModelValidation(
+        passed=outcome.passed, policy_name=policy.name, policy_digest=policy.digest,
+        values={"accuracy": 0.8}, summary=outcome.summary, report_uri="runs:/x/report.json"))
+    assert "accuracy >= 0.85 (0.8 < 0.85)" in fails("models", "alias", "iris", "champion", "1")
+    listed = run("models", "validations", "iris").stdout
+    assert "failed" in listed and f"release {policy.digest[:8]} (current)" in listed
+    assert "runs:/x/report.json" in listed
+    [record] = json.loads(run("models", "validations", "iris", "1", "--json").stdout)
+    assert (record["version"], record["passed"], record["created_by"]) == (1, False, c.user)
+
+    assert "override_reason" in fails("models", "alias", "iris", "champion", "1",
+                                      "--override-reason", " ")
+    assert "None → Production" in run("models", "stage", "iris", "1", "Production",
+                                      "--override-reason", "INC-9: hotfix").stdout
+    [event] = [e for e in c.search_audit_events(resource_type="model-version",
+                                                resource_id="iris/1")
+               if e.action == "override_validation_gate"]
+    assert (event.actor, event.request["reason"], event.request["stage"]) == (
+        c.user, "INC-9: hotfix", "Production")
+    assert "not gated" in fails("models", "alias", "iris", "champion", "--delete",
+                                "--override-reason", "x", code=2)
+
+    assert "no policy" in run("models", "policy", "iris", "--clear").stdout
+    run("models", "alias", "iris", "champion", "1")  # free again
+    run("models", "policy", "iris", "--policy", str(policy_file), "--protect-none")
+    assert c.get_registered_model("iris").protected_aliases == []
+    assert "give it alone" in fails("models", "policy", "iris", "--clear", "--policy",
+                                    str(policy_file), code=2)
+    assert "go with --policy" in fails("models", "policy", "iris", "--protect", "canary", code=2)
+    assert "not found" in fails("models", "policy", "iris", "--policy", str(tmp_path / "no.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - accuracy >> 0.8\n")
+    assert "rule 1" in fails("models", "policy", "iris", "--policy", str(bad))
+    assert "reserved" in fails("models", "policy", "iris", "--policy", str(policy_file),
+                               "--protect", "latest")
+
+
 def test_models_cli_against_a_server(dockyard_server: ServerProcess, tmp_path: Path) -> None:
     logged = log_packages(dockyard.Client(dockyard_server.url))
     env = {"DOCKYARD_URI": dockyard_server.url}
@@ -353,3 +415,12 @@ def test_models_cli_against_a_server(dockyard_server: ServerProcess, tmp_path: P
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     bad = cli("models", "stage", name, "1", "Live", env=env, ok=False)
     assert bad.returncode == 1 and "is not one of" in bad.stderr
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("rules:\n  - accuracy >= 0.85\n")
+    cli("models", "policy", name, "--policy", str(policy_file), env=env)
+    refused = cli("models", "stage", name, "2", "Production", env=env, ok=False)
+    assert refused.returncode == 1 and "VALIDATION_REQUIRED" in refused.stderr
+    assert "under the model's policy" in refused.stderr
+    assert "None → Production" in cli("models", "stage", name, "2", "Production",
+                                      "--override-reason", "demo", env=env).stdout

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from dockyard.entities import Batch, Metric, Param
+from dockyard.entities import Batch, Metric, NewModelValidation, Param
 from dockyard.store.sql import SqlMetadataStore
 from dockyard.store.sql.engine import _alembic_config, current_revision, head_revision, make_engine, upgrade
 from dockyard.store.sql.schema import metadata
@@ -74,3 +75,46 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path: Path) -> None:
     store.close()
     for table in ("params", "tags", "latest_metrics"):
         assert ddl[table].endswith("WITHOUT ROWID"), ddl[table]
+
+
+@pytest.mark.parametrize("backend", [
+    "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0008_keeps_models_and_goes_back(backend: str, tmp_path: Path,
+                                         request: pytest.FixtureRequest) -> None:
+    """0008 adds the policy columns to existing models and the validations table; its
+    downgrade removes them again."""
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_uri"))
+    engine = make_engine(url)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    engine.dispose()
+    store = SqlMetadataStore(url, migrate=False)
+    run = store.create_run(store.create_experiment("e").id)
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO registered_models VALUES ('churn', '', '', '', 1, 0, 0)"))
+        conn.execute(text("INSERT INTO model_versions (name, version, source, run_id, stage, "
+                          "status, description, card, created_at, updated_at) VALUES "
+                          "('churn', 1, :s, :r, 'None', 'READY', '', '', 0, 0)"),
+                     {"s": f"runs:/{run.id}/model", "r": run.id})
+    store.close()
+
+    store = SqlMetadataStore(url)  # upgrades on open
+    model = store.get_registered_model("churn")
+    assert (model.policy, model.policy_digest, model.protected_aliases) == (None, None, [])
+    store.record_validation("churn", 1, NewModelValidation(values={"accuracy": 0.9}))
+    store.close()
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("registered_models")}
+        tables = set(inspect(conn).get_table_names())
+    assert current_revision(engine) == "0007"
+    engine.dispose()
+    assert "model_validations" not in tables and "model_versions" in tables
+    assert not columns & {"policy", "policy_digest", "protected_aliases"}

@@ -41,6 +41,17 @@ TagOption = typer.Option(None, "--tag", "-t", metavar="KEY=VALUE",
 OutputOption = typer.Option(None, "--output", "-o", "--dst", metavar="DIR",
                             help="A new (or empty) folder to write the package into "
                                  "(default: the model cache under DOCKYARD_HOME).")
+PolicyFileOption = typer.Option(
+    None, "--policy", "-p", metavar="POLICY.yaml",
+    help="A YAML policy (the one dockyard validate --policy takes) to gate promotions by.")
+ProtectOption = typer.Option(
+    None, "--protect", metavar="ALIAS",
+    help="An alias that, like Production, needs a passing validation (repeatable; "
+         "default: champion).")
+OverrideOption = typer.Option(
+    None, "--override-reason", metavar="TEXT",
+    help="Go ahead although the model's policy finds no passing validation of the version; "
+         "the reason is recorded in the audit trail.")
 
 
 # helpers ---------------------------------------------------------------------------------
@@ -140,6 +151,23 @@ def _signature_summary(signature: dict[str, Any] | None) -> tuple[str, str]:
 
 def _aliases(model: RegisteredModel) -> str:
     return ", ".join(f"{a} → {v}" for a, v in sorted(model.aliases.items())) or "-"
+
+
+def _policy_line(model: RegisteredModel) -> str:
+    """``'release' (digest 1a2b3c4d), protects champion`` or ``-``."""
+    if model.policy is None:
+        return "-"
+    name = model.policy.get("name")
+    label = f"{name!r}" if name else "(unnamed)"
+    protected = ", ".join(model.protected_aliases) or "no alias"
+    return f"{label} (digest {(model.policy_digest or '')[:8]}), protects {protected}"
+
+
+def _rule_text(rule: Any) -> str:
+    if isinstance(rule, dict) and "beats" in rule:
+        limit = rule.get("max_p_value")
+        return f"beats {rule['beats']}" + (f" with p <= {limit:g}" if limit is not None else "")
+    return str(rule)
 
 
 def _grid(rows: list[tuple[str, Any]]) -> None:
@@ -255,8 +283,8 @@ def _show_model(c: Client, name: str, as_json: bool) -> None:
     _grid([
         ("name", model.name), ("description", model.description), ("owner", model.owner),
         ("task", model.task), ("versions", count), ("latest version", model.latest_version),
-        ("aliases", _aliases(model)), ("created", fmt_time(model.created_at)),
-        ("updated", fmt_time(model.updated_at)),
+        ("aliases", _aliases(model)), ("policy", _policy_line(model)),
+        ("created", fmt_time(model.created_at)), ("updated", fmt_time(model.updated_at)),
     ])
     if model.tags:
         table("Tags", ["key", "value"], sorted(model.tags.items()))
@@ -340,24 +368,32 @@ def alias(
     version: int = typer.Argument(None, metavar="VERSION",
                                   help="Version the alias should point at."),
     delete: bool = typer.Option(False, "--delete", help="Remove the alias instead."),
+    override_reason: str = OverrideOption,
     uri: str = UriOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Point an alias at a version (creating or moving it), or remove it with --delete.
 
     models:/NAME@ALIAS then names that version. Moving an alias is atomic.
+    An alias the model's policy protects (dockyard models policy) needs a
+    passing validation of the version, or --override-reason.
 
     Examples:
 
       dockyard models alias churn champion 3
       dockyard models alias churn challenger --delete
+      dockyard models alias churn champion 3 --override-reason "INC-142: roll back"
     """
     if delete and version is not None:
         raise typer.BadParameter("give either VERSION or --delete, not both")
     if not delete and version is None:
         raise typer.BadParameter("give the VERSION to point the alias at (or --delete)")
+    if delete and override_reason is not None:
+        raise typer.BadParameter("--override-reason is for setting an alias; removing one is "
+                                 "not gated")
     c = client(uri)
-    change = c.delete_alias(name, alias_name) if delete else c.set_alias(name, alias_name, version)
+    change = (c.delete_alias(name, alias_name) if delete
+              else c.set_alias(name, alias_name, version, override_reason))
     if as_json:
         print_json(change)
         return
@@ -382,20 +418,25 @@ def stage(
     archive_existing: bool = typer.Option(
         False, "--archive-existing",
         help="Move the other versions in that stage (Staging or Production) to Archived."),
+    override_reason: str = OverrideOption,
     uri: str = UriOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Move a version to another stage.
 
     A version in Production is locked: it cannot be deleted until it is
-    moved to Archived.
+    moved to Archived. When the model has a policy (dockyard models policy),
+    a move to Production needs a passing validation of the version, or
+    --override-reason.
 
     Examples:
 
       dockyard models stage churn 3 Staging
       dockyard models stage churn 3 production --archive-existing
+      dockyard models stage churn 3 production --override-reason "approved by risk, RISK-77"
     """
-    done = client(uri).transition_stage(name, version, stage_name, archive_existing)
+    done = client(uri).transition_stage(name, version, stage_name, archive_existing,
+                                        override_reason)
     if as_json:
         print_json(done)
         return
@@ -405,6 +446,115 @@ def stage(
     if done.archived:
         console.print(f"archived version{'s' if len(done.archived) > 1 else ''} "
                       f"{', '.join(str(n) for n in done.archived)}")
+
+
+@app.command("policy")
+@handle_errors
+def policy(
+    name: str = typer.Argument(..., metavar="NAME", help="Registered model name."),
+    policy_file: Path = PolicyFileOption,
+    protect: list[str] = ProtectOption,
+    protect_none: bool = typer.Option(False, "--protect-none",
+                                      help="Protect no alias: only moves to Production are gated."),
+    clear: bool = typer.Option(False, "--clear",
+                               help="Remove the policy: promotions are no longer gated."),
+    uri: str = UriOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show, set or clear the validation policy that gates a model's promotions.
+
+    With a policy, moving a version to Production, or pointing a protected
+    alias at it, needs the latest validation of that version under this
+    policy to have passed (dockyard models validations lists them); a new
+    policy needs new validations. Without options, prints the current policy.
+
+    Examples:
+
+      dockyard models policy churn --policy release.yaml
+      dockyard models policy churn --policy release.yaml --protect champion --protect canary
+      dockyard models policy churn
+      dockyard models policy churn --clear
+    """
+    if clear and (policy_file is not None or protect or protect_none):
+        raise typer.BadParameter("--clear removes the policy; give it alone")
+    if policy_file is None and (protect or protect_none):
+        raise typer.BadParameter("--protect and --protect-none go with --policy",
+                                 param_hint="--policy")
+    if protect and protect_none:
+        raise typer.BadParameter("give --protect or --protect-none, not both")
+    c = client(uri)
+    if clear:
+        model = c.set_model_policy(name, None)
+    elif policy_file is not None:
+        aliases: list[str] = [] if protect_none else list(protect or ["champion"])
+        model = c.set_model_policy(name, policy_file, aliases)
+    else:
+        model = c.get_registered_model(name)
+    if as_json:
+        print_json({"name": model.name, "policy": model.policy,
+                    "policy_digest": model.policy_digest,
+                    "protected_aliases": model.protected_aliases})
+        return
+    if model.policy is None:
+        console.print(f"{escape(model.name)} has no policy: promotions are not gated"
+                      + ("" if clear else f" (set one with dockyard models policy "
+                                          f"{escape(model.name)} --policy POLICY.yaml)"))
+        return
+    _grid([("model", model.name), ("policy", model.policy.get("name") or "(unnamed)"),
+           ("digest", model.policy_digest),
+           ("gates", "Production, " + (", ".join(f"@{a}" for a in model.protected_aliases)
+                                       or "no alias"))])
+    table("Rules", ["rule"], [(_rule_text(r),) for r in model.policy.get("rules", [])])
+
+
+@app.command("validations")
+@handle_errors
+def validations(
+    name: str = typer.Argument(..., metavar="NAME", help="Registered model name."),
+    version: int = typer.Argument(None, metavar="[VERSION]",
+                                  help="Only this version's validations."),
+    max_results: int = typer.Option(20, "--max", "-n", min=1,
+                                    help="How many validations to show."),
+    uri: str = UriOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List the validations recorded on a model's versions, newest first.
+
+    The gate reads, for each version, the latest validation under the
+    model's current policy; the 'policy' column marks those with (current).
+
+    Examples:
+
+      dockyard models validations churn
+      dockyard models validations churn 3 --json
+    """
+    c = client(uri)
+    model = c.get_registered_model(name)
+    found = c.list_validations(name, version, max_results)
+    if as_json:
+        print_json(found)
+        return
+
+    def verdict(passed: bool | None) -> str:
+        return "-" if passed is None else "passed" if passed else "failed"
+
+    def under(digest: str | None, policy_name: str | None) -> str:
+        if digest is None:
+            return "-"
+        current = " (current)" if digest == model.policy_digest else ""
+        return f"{policy_name or '(unnamed)'} {digest[:8]}{current}"
+
+    title = f"Validations of {escape(name)}" + (f" version {version}" if version else "")
+    if not found:
+        console.print(f"no validations of {escape(name)}"
+                      + (f" version {version}" if version else "") + " are recorded")
+        console.print(f"policy: {escape(_policy_line(model))}")
+        return
+    table(title, ["version", "verdict", "policy", "summary", "report", "recorded", "by"],
+          [(val.version, verdict(val.passed), under(val.policy_digest, val.policy_name),
+            _one_line(val.summary, 80), val.report_uri or None, fmt_time(val.created_at),
+            val.created_by) for val in found])
+    console.print(f"policy: {escape(_policy_line(model))}")
 
 
 @app.command("download")

@@ -98,13 +98,30 @@ class RegisterModel(_Body):
     card: str = ""
 
 
+_OVERRIDE = Field(None, description="Why a promotion goes ahead without a passing validation "
+                                    "under the model's policy (recorded in the audit trail)")
+
+
 class SetAlias(_Body):
     version: StrictInt
+    override_reason: str | None = _OVERRIDE
 
 
 class TransitionStage(_Body):
     stage: str | None = Field(description="None, Staging, Production or Archived (any case)")
     archive_existing: StrictBool = False
+    override_reason: str | None = _OVERRIDE
+
+
+class SetModelPolicy(_Body):
+    """The validation policy that gates a model's promotions; ``policy: null`` clears it."""
+
+    policy: dict[str, Any] | None = Field(
+        description="The policy as Policy.to_dict() gives it: {rules, name, description}")
+    policy_digest: str | None = Field(None, description="Policy.digest of the policy")
+    protected_aliases: list[str] = Field(
+        default_factory=list, description="Aliases that need a passing validation, like "
+                                          "a move to Production")
 
 
 class LogGroundTruth(_Body):

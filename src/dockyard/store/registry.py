@@ -15,6 +15,9 @@ Error contract, shared by all implementations:
 * ``AlreadyExists`` for a duplicate model name;
 * ``InvalidState`` for deleting a version in Production, or a model that
   has one;
+* ``ValidationRequired`` (an ``InvalidState``) when the model's policy gates
+  a promotion and the version has no passing validation under it (see
+  :meth:`RegistryStore.set_model_policy`);
 * ``ServerUnavailable`` / ``StoreError`` as for the rest of the store.
 
 A failed call writes nothing. The package fields of a version (``source``,
@@ -31,7 +34,9 @@ from typing import Any
 from dockyard.entities import (
     AliasChange,
     ModelStage,
+    ModelValidation,
     ModelVersion,
+    NewModelValidation,
     Page,
     RegisteredModel,
     StageTransition,
@@ -81,6 +86,31 @@ class RegistryStore(ABC):
         task: str | None = None,
     ) -> RegisteredModel:
         """Change the fields given (tags are merged). Raises NotFound."""
+
+    @abstractmethod
+    def set_model_policy(
+        self,
+        name: str,
+        policy: dict[str, Any] | None,
+        policy_digest: str | None,
+        protected_aliases: list[str],
+    ) -> RegisteredModel:
+        """Set (or, with ``policy=None``, clear) the validation policy that gates promotions.
+
+        ``policy`` is the policy as ``Policy.to_dict()`` gives it and
+        ``policy_digest`` its ``Policy.digest``: the digest must come with a
+        policy, and only with one. The store keeps both as given (it does not
+        parse policies; the client and the server do, and the server refuses a
+        digest that does not match). ``protected_aliases`` are the aliases that
+        need a passing validation, like a move to Production; an empty list
+        protects none.
+
+        While a model has a policy, :meth:`transition_stage` to Production and
+        :meth:`set_alias` of a protected alias raise ValidationRequired unless
+        the latest validation of that version whose ``policy_digest`` is the
+        model's current one passed. A new policy (another digest) thus needs
+        new validations. Raises NotFound, InvalidArgument.
+        """
 
     @abstractmethod
     def delete_registered_model(self, name: str) -> RegisteredModel:
@@ -152,13 +182,44 @@ class RegistryStore(ABC):
         Raises InvalidState for a version in Production, NotFound.
         """
 
+    # validations -----------------------------------------------------------------------
+    @abstractmethod
+    def record_validation(self, name: str, version: int, validation: NewModelValidation,
+                          user: str = "") -> ModelValidation:
+        """Record a validation of a version (who: ``user``); returns it with its id and time.
+
+        Raises NotFound for an unknown model or version, InvalidArgument for a
+        bad field (``passed`` and ``policy_digest`` go together; values are
+        finite numbers). Deleting the version deletes its validations. Over
+        REST, the server records the user it identifies instead of ``user``.
+        """
+
+    @abstractmethod
+    def list_validations(self, name: str, version: int | None = None,
+                         max_results: int = 100) -> list[ModelValidation]:
+        """Validations of one version, or of every version of the model, newest first.
+
+        Raises NotFound for an unknown model or version.
+        """
+
     # aliases -------------------------------------------------------------------------
     @abstractmethod
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int,
+                  override_reason: str | None = None, user: str = "") -> AliasChange:
         """Point ``alias`` at ``version``, creating or moving it in one transaction.
 
         The result says which version it pointed at before. Raises NotFound
         for an unknown model or version, InvalidArgument for a bad alias.
+
+        A protected alias of a model with a policy is gated (see
+        :meth:`set_model_policy`): ValidationRequired without a passing
+        validation. A non-empty ``override_reason`` lets the change through
+        anyway, and the store records an ``override_validation_gate`` audit
+        event (actor: ``user``) in the same transaction; a blank reason is
+        InvalidArgument. Any caller may override for now (role checks come with
+        governance); every override is audited. Over REST the server records
+        the user it identifies. Pointing an alias at the version it already
+        names changes nothing and is not gated.
         """
 
     @abstractmethod
@@ -177,6 +238,8 @@ class RegistryStore(ABC):
         version: int,
         stage: ModelStage | str,
         archive_existing: bool = False,
+        override_reason: str | None = None,
+        user: str = "",
     ) -> StageTransition:
         """Move a version to ``stage`` (None, Staging, Production, Archived; any case).
 
@@ -184,4 +247,7 @@ class RegistryStore(ABC):
         other versions in that stage move to Archived in the same
         transaction. Moving a version to the stage it is in changes nothing.
         Raises NotFound, InvalidArgument.
+
+        A move to Production of a version of a model with a policy is gated,
+        and ``override_reason`` and ``user`` work, as for :meth:`set_alias`.
         """

@@ -22,11 +22,13 @@ from dockyard.entities import (
     GroundTruthReport,
     MetricHistory,
     ModelStage,
+    ModelValidation,
     ModelVersion,
     ModelVersionPage,
     Monitor,
     MonitorSpec,
     MonitorValue,
+    NewModelValidation,
     Page,
     Project,
     ProjectPage,
@@ -65,6 +67,11 @@ from dockyard.entities.monitoring import (
     check_monitor_spec,
     check_monitor_values,
     check_prediction_id,
+)
+from dockyard.entities.registry import (
+    check_model_policy,
+    check_new_validation,
+    check_override_reason,
 )
 from dockyard.errors import NotFound, PermissionDenied
 from dockyard.store.base import MetadataStore
@@ -262,6 +269,27 @@ class RestMetadataStore(MetadataStore):
         return RegisteredModel.model_validate_json(
             self.http.request("DELETE", self._model(name)).content)
 
+    def set_model_policy(self, name: str, policy: dict[str, Any] | None,
+                         policy_digest: str | None,
+                         protected_aliases: list[str]) -> RegisteredModel:
+        doc, digest, protected = check_model_policy(policy, policy_digest, protected_aliases)
+        body = {"policy": doc, "policy_digest": digest, "protected_aliases": protected}
+        r = self.http.request("PUT", f"{self._model(name)}/policy", json=body)
+        return RegisteredModel.model_validate_json(r.content)
+
+    def record_validation(self, name: str, version: int, validation: NewModelValidation,
+                          user: str = "") -> ModelValidation:
+        body = check_new_validation(validation).model_dump(mode="json")
+        r = self.http.request("POST", f"{self._version(name, version)}/validations", json=body)
+        return ModelValidation.model_validate_json(r.content)
+
+    def list_validations(self, name: str, version: int | None = None,
+                         max_results: int = 100) -> list[ModelValidation]:
+        number = None if version is None else v.validate_version(version)
+        return Page[ModelValidation].model_validate_json(self._get(
+            f"{self._model(name)}/validations", version=number,
+            max_results=max_results)).items
+
     def create_model_version(self, name: str, source: str, package_digest: str | None = None,
                              signature: dict[str, Any] | None = None, description: str = "",
                              tags: dict[str, str] | None = None, card: str = "") -> ModelVersion:
@@ -294,9 +322,11 @@ class RestMetadataStore(MetadataStore):
         return ModelVersion.model_validate_json(
             self.http.request("DELETE", self._version(name, version)).content)
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int, override_reason: str | None = None,
+                  user: str = "") -> AliasChange:
+        reason = check_override_reason(override_reason)
         r = self.http.request("PUT", self._alias(name, alias),
-                              json={"version": version})
+                              json=_drop_none({"version": version, "override_reason": reason}))
         return AliasChange.model_validate_json(r.content)
 
     def delete_alias(self, name: str, alias: str) -> AliasChange:
@@ -307,9 +337,12 @@ class RestMetadataStore(MetadataStore):
         return ModelVersion.model_validate_json(self._get(self._alias(name, alias)))
 
     def transition_stage(self, name: str, version: int, stage: ModelStage | str,
-                         archive_existing: bool = False) -> StageTransition:
+                         archive_existing: bool = False, override_reason: str | None = None,
+                         user: str = "") -> StageTransition:
+        reason = check_override_reason(override_reason)
         body = {"stage": stage.value if isinstance(stage, ModelStage) else stage,
-                "archive_existing": archive_existing}
+                "archive_existing": archive_existing,
+                **({} if reason is None else {"override_reason": reason})}
         r = self.http.request("POST", f"{self._version(name, version)}:transition", json=body)
         return StageTransition.model_validate_json(r.content)
 

@@ -485,9 +485,15 @@ def register_model(model_uri: str, name: str, *, description: str = "",
     return _client().register_model(model_uri, name, description, tags, card)
 
 
-def set_alias(name: str, alias: str, version: int) -> AliasChange:
-    """Point ``alias`` (``champion``, ``challenger`` ...) of model ``name`` at ``version``."""
-    return _client().set_alias(name, alias, version)
+def set_alias(name: str, alias: str, version: int,
+              override_reason: str | None = None) -> AliasChange:
+    """Point ``alias`` (``champion``, ``challenger`` ...) of model ``name`` at ``version``.
+
+    A protected alias of a model with a validation policy needs a passing
+    validation of the version; ``override_reason`` lets the change through
+    anyway and is recorded in the audit trail (see :meth:`dockyard.Client.set_alias`).
+    """
+    return _client().set_alias(name, alias, version, override_reason)
 
 
 def load_model(model_uri: str | Path, *, trust: bool | None = None) -> LoadedModel:

@@ -1,8 +1,11 @@
-"""The model registry over REST: registered models, versions, aliases, stages and model URIs.
+"""The model registry over REST: registered models, versions, aliases, stages, validations,
+the promotion gate's policy and model URIs.
 
 Audit events: ``registered-model`` (id: the name), ``model-version``
 (``<name>/<version>``) and ``model-alias`` (``<name>@<alias>``, with the
-versions it pointed at before and after).
+versions it pointed at before and after). A promotion let through the gate
+with an override reason also has the store's ``override_validation_gate``
+event on the version.
 """
 
 from __future__ import annotations
@@ -14,24 +17,29 @@ from fastapi import APIRouter, Query, Request, Response
 
 from dockyard.entities import (
     AliasChange,
+    ModelValidation,
     ModelVersion,
+    NewModelValidation,
     Page,
     RegisteredModel,
     ResolvedModel,
     StageTransition,
 )
+from dockyard.errors import InvalidArgument
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.schemas import (
     CreateModelVersion,
     CreateRegisteredModel,
     RegisterModel,
     SetAlias,
+    SetModelPolicy,
     TransitionStage,
     UpdateModelVersion,
     UpdateRegisteredModel,
 )
-from dockyard.server.writes import AuditedRoute
+from dockyard.server.writes import AuditedRoute, actor_of
 from dockyard.store.base import MetadataStore
+from dockyard.validation.policy import Policy
 
 router = APIRouter(route_class=AuditedRoute)
 
@@ -89,6 +97,26 @@ def update_registered_model(name: str, body: UpdateRegisteredModel, request: Req
     model = _store(request).update_registered_model(
         name, body.description, body.tags, body.owner, body.task)
     _audit(request, name, body.model_dump(exclude_none=True))
+    return json_response(model)
+
+
+@router.put(_MODEL + "/policy", tags=MODELS, response_model=RegisteredModel,
+            summary="Set or clear the validation policy that gates promotions")
+def set_model_policy(name: str, body: SetModelPolicy, request: Request) -> Response:
+    policy = None
+    if body.policy is not None:
+        parsed = Policy.parse(body.policy)
+        if body.policy_digest is not None and body.policy_digest != parsed.digest:
+            raise InvalidArgument(
+                f"policy_digest {body.policy_digest[:16]!r}... does not match the policy, whose "
+                f"digest is {parsed.digest[:16]}...: send Policy.digest of the same policy")
+        policy = parsed.to_dict()
+    model = _store(request).set_model_policy(name, policy, body.policy_digest,
+                                             body.protected_aliases)
+    _audit(request, name, {"policy_name": (model.policy or {}).get("name"),
+                           "policy_digest": model.policy_digest,
+                           "rules": len((model.policy or {}).get("rules", [])),
+                           "protected_aliases": model.protected_aliases})
     return json_response(model)
 
 
@@ -170,11 +198,43 @@ def delete_model_version(name: str, version: int, request: Request) -> Response:
 @router.post(_VERSION + ":transition", tags=VERSIONS, response_model=StageTransition,
              summary="Move a version to a stage; archive_existing archives the others in it")
 def transition_stage(name: str, version: int, body: TransitionStage, request: Request) -> Response:
-    done = _store(request).transition_stage(name, version, body.stage, body.archive_existing)
-    _audit(request, f"{name}/{done.model_version.version}", {
+    done = _store(request).transition_stage(name, version, body.stage, body.archive_existing,
+                                            body.override_reason, user=actor_of(request))
+    change: dict[str, Any] = {
         "from": done.previous_stage.value, "to": done.model_version.stage.value,
-        "archive_existing": body.archive_existing, "archived": done.archived})
+        "archive_existing": body.archive_existing, "archived": done.archived}
+    if body.override_reason is not None:
+        change["override_reason"] = body.override_reason
+    _audit(request, f"{name}/{done.model_version.version}", change)
     return json_response(done)
+
+
+# validations -----------------------------------------------------------------------------
+@router.post(_VERSION + "/validations", tags=VERSIONS, response_model=ModelValidation,
+             status_code=201, summary="Record a validation of a version (its verdict and metrics)")
+def record_validation(name: str, version: int, body: NewModelValidation,
+                      request: Request) -> Response:
+    found = _store(request).record_validation(name, version, body, user=actor_of(request))
+    _audit(request, f"{name}/{found.version}", {
+        "validation_id": found.id, "passed": found.passed, "policy_digest": found.policy_digest,
+        "report_uri": found.report_uri})
+    return json_response(found, 201)
+
+
+@router.get(_MODEL + "/validations", tags=VERSIONS, response_model=Page[ModelValidation],
+            summary="Validations of a model (of one version with ?version=), newest first")
+def list_validations(name: str, request: Request, version: int | None = None,
+                     max_results: int = 100) -> Response:
+    found = _store(request).list_validations(name, version, max_results)
+    return json_response(Page[ModelValidation](items=found))
+
+
+@router.get(_VERSION + "/validations", tags=VERSIONS, response_model=Page[ModelValidation],
+            summary="Validations of one version, newest first")
+def list_version_validations(name: str, version: int, request: Request,
+                             max_results: int = 100) -> Response:
+    found = _store(request).list_validations(name, version, max_results)
+    return json_response(Page[ModelValidation](items=found))
 
 
 # aliases ---------------------------------------------------------------------------------
@@ -187,9 +247,13 @@ def get_model_version_by_alias(name: str, alias: str, request: Request) -> Respo
 @router.put(_ALIAS, tags=ALIASES, response_model=AliasChange,
             summary="Point an alias at a version (creates or moves it atomically)")
 def set_alias(name: str, alias: str, body: SetAlias, request: Request) -> Response:
-    change = _store(request).set_alias(name, alias, body.version)
-    _audit(request, f"{name}@{alias}", {"alias": alias, "from": change.previous_version,
-                                        "to": change.version}, "model-alias")
+    change = _store(request).set_alias(name, alias, body.version, body.override_reason,
+                                       user=actor_of(request))
+    audit: dict[str, Any] = {"alias": alias, "from": change.previous_version,
+                             "to": change.version}
+    if body.override_reason is not None:
+        audit["override_reason"] = body.override_reason
+    _audit(request, f"{name}@{alias}", audit, "model-alias")
     return json_response(change)
 
 

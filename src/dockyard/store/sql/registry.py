@@ -4,6 +4,8 @@ Every operation that changes a model's versions, aliases or stages first
 updates the model's row (its ``updated_at``, and for a registration its
 ``last_version`` counter). On PostgreSQL that row lock makes concurrent
 changes to one model take turns; on SQLite ``BEGIN IMMEDIATE`` already does.
+Promotions pass the validation gate (:mod:`dockyard.store.sql.validations`)
+under that lock.
 """
 
 from __future__ import annotations
@@ -28,16 +30,19 @@ from dockyard.entities import (
     now_ms,
 )
 from dockyard.entities import validation as v
+from dockyard.entities.registry import check_override_reason
 from dockyard.errors import InvalidArgument, InvalidState, NotFound
 from dockyard.store.registry import RegistryStore
 from dockyard.store.sql.common import check_max_results, decode_token, encode_token, unique_name
 from dockyard.store.sql.schema import (
     model_aliases,
+    model_validations,
     model_version_tags,
     model_versions,
     registered_model_tags,
     registered_models,
 )
+from dockyard.store.sql.validations import check_user, enforce_gate
 
 _CHUNK = 400  # (name, version) pairs per IN (...): two parameters each
 _UPSERT_MODEL_TAG = (
@@ -117,7 +122,10 @@ class SqlRegistryMixin(RegistryStore):
         return [RegisteredModel(
             name=r["name"], description=r["description"], owner=r["owner"], task=r["task"],
             created_at=r["created_at"], updated_at=r["updated_at"], tags=tags[r["name"]],
-            aliases=aliases[r["name"]], latest_version=latest.get(r["name"])) for r in rows]
+            aliases=aliases[r["name"]], latest_version=latest.get(r["name"]),
+            policy=None if r["policy"] is None else orjson.loads(r["policy"]),
+            policy_digest=r["policy_digest"],
+            protected_aliases=orjson.loads(r["protected_aliases"])) for r in rows]
 
     @staticmethod
     def _versions(conn: Connection, rows: Sequence[Any]) -> list[ModelVersion]:
@@ -222,8 +230,8 @@ class SqlRegistryMixin(RegistryStore):
                     f"({', '.join(map(str, live))}); move them to Archived before deleting "
                     "the model")
             model = self._models(conn, [row])[0]
-            for table in (model_aliases, model_version_tags, model_versions, registered_model_tags,
-                          registered_models):
+            for table in (model_aliases, model_version_tags, model_validations, model_versions,
+                          registered_model_tags, registered_models):
                 conn.execute(delete(table).where(table.c.name == name))
         return model
 
@@ -313,18 +321,22 @@ class SqlRegistryMixin(RegistryStore):
                 raise InvalidState(
                     f"version {version} of {name!r} is in Production and cannot be deleted; "
                     "move it to Archived first")
-            for table in (model_aliases, model_version_tags, model_versions):
+            for table in (model_aliases, model_version_tags, model_validations, model_versions):
                 conn.execute(delete(table).where(table.c.name == name, table.c.version == version))
         return gone
 
     # aliases -----------------------------------------------------------------------
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int, override_reason: str | None = None,
+                  user: str = "") -> AliasChange:
         name, alias = v.validate_model_name(name), v.validate_alias(alias)
         version = v.validate_version(version)
+        reason, user = check_override_reason(override_reason), check_user(user)
         with self._write() as conn:
             self._touch_model(conn, name, now_ms())
             self._version_row(conn, name, version)
             previous = self._alias_target(conn, name, alias)
+            if previous != version:
+                enforce_gate(conn, name, version, alias=alias, override_reason=reason, user=user)
             self._sql(conn, _UPSERT_ALIAS, (name, alias, version))
         return AliasChange(name=name, alias=alias, version=version, previous_version=previous)
 
@@ -355,9 +367,11 @@ class SqlRegistryMixin(RegistryStore):
 
     # stages ------------------------------------------------------------------------
     def transition_stage(self, name: str, version: int, stage: ModelStage | str,
-                         archive_existing: bool = False) -> StageTransition:
+                         archive_existing: bool = False, override_reason: str | None = None,
+                         user: str = "") -> StageTransition:
         name, version = v.validate_model_name(name), v.validate_version(version)
         target = ModelStage.parse(stage)
+        reason, user = check_override_reason(override_reason), check_user(user)
         if not isinstance(archive_existing, bool):
             raise InvalidArgument(
                 f"archive_existing must be true or false, got {archive_existing!r:.40}")
@@ -371,6 +385,7 @@ class SqlRegistryMixin(RegistryStore):
             self._touch_model(conn, name, now)
             previous = ModelStage(self._version_row(conn, name, version)["stage"])
             if previous is not target:
+                enforce_gate(conn, name, version, stage=target, override_reason=reason, user=user)
                 conn.execute(model_versions.update().where(mv.name == name, mv.version == version)
                              .values(stage=target.value, updated_at=now))
             archived: list[int] = []

@@ -165,6 +165,11 @@ registered_models = Table(
     Column("last_version", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # The validation policy that gates promotions (JSON, None for none), its digest, and the
+    # aliases it protects (a JSON list).
+    Column("policy", Text),
+    Column("policy_digest", String(64)),
+    Column("protected_aliases", Text, nullable=False, default="[]", server_default="[]"),
 )
 
 registered_model_tags = Table(
@@ -210,6 +215,27 @@ model_aliases = Table(
     Column("alias", String(40), primary_key=True),
     Column("version", Integer, nullable=False),
     ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+# Validations of model versions: the verdict and flat metrics of a report (which lives at
+# report_uri). created_at is strictly increasing within a model, so the latest is one row.
+model_validations = Table(
+    "model_validations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", MODEL_NAME, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("passed", Boolean),
+    Column("policy_name", String(250)),
+    Column("policy_digest", String(64)),
+    Column("metric_values", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("report_uri", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"],
+                         ondelete="CASCADE"),
+    Index("ix_model_validations_version", "name", "version", "created_at"),
 )
 
 # Labels of predictions, by the id the server gave the prediction. The label is

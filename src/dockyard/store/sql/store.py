@@ -52,6 +52,7 @@ from dockyard.store.sql.datasets import SqlDatasetMixin
 from dockyard.store.sql.deployments import SqlDeploymentMixin
 from dockyard.store.sql.monitoring import SqlMonitoringMixin
 from dockyard.store.sql.registry import SqlRegistryMixin
+from dockyard.store.sql.validations import SqlValidationMixin
 from dockyard.store.sql.schema import (
     audit_events,
     experiment_tags,
@@ -130,8 +131,8 @@ class _AlreadyApplied(Exception):
     """A concurrent writer applied the same batch_id first; unwinds our transaction."""
 
 
-class SqlMetadataStore(SqlRegistryMixin, SqlMonitoringMixin, SqlDeploymentMixin, SqlDatasetMixin,
-                       MetadataStore):
+class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
+                       SqlDeploymentMixin, SqlDatasetMixin, MetadataStore):
     """The metadata store on SQLAlchemy 2 Core.
 
     ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or
