@@ -35,6 +35,7 @@ def validated(ui_server: ServerProcess) -> Validated:
             info = dockyard.log_model(DecisionTreeClassifier(max_depth=2).fit(x[:400], y[:400]),
                                       "model", input_example=x[:5])
         dockyard.register_model(info.uri, name)
+        dockyard.Client(ui_server.url).set_model_policy(name, ["accuracy >= 0.99"])
         report = dockyard.validate(f"models:/{name}/1", x[400:].assign(label=y[400:]), "label",
                                    cohorts=[{"column": "mean radius", "bins": 3}],
                                    explain={"n_repeats": 2, "shap": False},
@@ -63,6 +64,7 @@ def test_the_version_page_lists_the_validation_and_opens_its_report(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("failed")
     expect(rows.first).to_contain_text("holdout, cohorts")
+    expect(page.locator("#gate")).to_contain_text("This version failed it")
     screenshot(page, "version-validations")
     with page.context.expect_page() as opened:
         rows.first.get_by_role("link", name="open the report").click()

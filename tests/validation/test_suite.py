@@ -163,3 +163,32 @@ def test_a_registered_model_gets_its_report_as_a_run(cancer) -> None:
     assert unlogged.run_id is None
     with pytest.raises(InvalidArgument, match="log=True needs the model as a models:/"):
         validate(fitted(train, DecisionTreeClassifier(max_depth=3)), test, "target", log=True)
+
+
+def test_validate_feeds_the_promotion_gate(cancer, tmp_path: Path) -> None:
+    import dockyard
+    from dockyard.errors import ValidationRequired
+    from dockyard.validation.suite import validate
+
+    train, test = cancer
+    features = train.drop(columns=["target", "group", "day"])
+    with dockyard.start_run():
+        info = dockyard.log_model(fitted(train, DecisionTreeClassifier(max_depth=3)), "model",
+                                  input_example=features.iloc[:5])
+    dockyard.register_model(info.uri, "gated")
+    policy = tmp_path / "release.yaml"
+    policy.write_text("name: release\nrules:\n  - accuracy >= 0.999\n")
+    client = dockyard.Client()
+    client.set_model_policy("gated", policy)
+    with pytest.raises(ValidationRequired, match="no validation of gated version 1"):
+        dockyard.set_alias("gated", "champion", 1)
+    report = validate("models:/gated/1", test, "target", policy=policy, **QUICK)
+    (recorded,) = client.list_validations("gated", 1)
+    assert recorded.passed is False and recorded.report_uri.endswith("validation/report.json")
+    assert report.run_id in recorded.report_uri
+    with pytest.raises(ValidationRequired, match="accuracy >= 0.999"):
+        dockyard.set_alias("gated", "champion", 1)
+    policy.write_text("name: release\nrules:\n  - accuracy >= 0.5\n")
+    client.set_model_policy("gated", policy)
+    validate("models:/gated/1", test, "target", policy=policy, **QUICK)
+    assert dockyard.set_alias("gated", "champion", 1).version == 1

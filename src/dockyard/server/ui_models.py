@@ -31,7 +31,7 @@ from dockyard.entities import LineageGraph, ModelStage, ModelVersion, Registered
 from dockyard.entities import validation as v
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.server.deps import client_of
-from dockyard.server.ui_validation import validations_of
+from dockyard.server.ui_validation import gate_of, validations_of
 from dockyard.server.ui import PAGE_SIZES, query_url, render, templates
 
 log = logging.getLogger("dockyard.server")
@@ -259,7 +259,7 @@ def version_page(request: Request, name: str, version: str) -> Response:
         request, "model_version.html", "models", model=model, mv=mv, run=run,
         signature=signature_view(mv.signature), package=read_package(client, mv),
         lineage=layout_lineage(graph) if graph else None, lineage_problem=lineage_problem,
-        validations=validations_of(client, mv, run))
+        validations=validations_of(client, mv, run), gate=gate_of(client, model, mv))
 
 
 # lineage as SVG --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.client import Client
-from dockyard.entities import ModelVersion, Run
+from dockyard.entities import ModelVersion, RegisteredModel, Run
 from dockyard.errors import InvalidState, NotFound
 from dockyard.store.artifacts.base import ArtifactStore
 from dockyard.server.deps import client_of
@@ -34,6 +34,28 @@ SHOWN = 10
 MAX_REPORT_BYTES = 32 << 20
 SANDBOX = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
            "frame-ancestors 'self'")
+
+
+@dataclass
+class Gate:
+    """A gated model's policy, and whether this version may be promoted under it."""
+
+    policy: str
+    protected: list[str]
+    passed: bool | None  # the latest validation under the policy; None: none yet
+    summary: str
+
+
+def gate_of(client: Client, model: RegisteredModel, mv: ModelVersion) -> Gate | None:
+    """The promotion gate as it stands for ``mv`` (None when the model has no policy)."""
+    if not model.policy or not model.policy_digest:
+        return None
+    latest = next((val for val in client.list_validations(mv.name, mv.version)
+                   if val.policy_digest == model.policy_digest), None)
+    name = model.policy.get("name") or f"digest {model.policy_digest[:12]}"
+    return Gate(policy=str(name), protected=list(model.protected_aliases),
+                passed=None if latest is None else latest.passed,
+                summary="" if latest is None else latest.summary)
 
 
 @dataclass

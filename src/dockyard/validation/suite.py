@@ -232,7 +232,9 @@ def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
 
     ``log`` (by default: when ``model`` is a ``models:/`` or ``runs:/`` URI)
     stores the report as a run beside the run that logged the model, with
-    the JSON and HTML report as artifacts; see :mod:`dockyard.validation.record`.
+    the JSON and HTML report as artifacts (see :mod:`dockyard.validation.record`),
+    and, for a registered version, records the validation on the version: the
+    evidence the promotion gate reads (see docs/registry.md).
     The other options are those of :func:`run_checks` (``task``, ``cohorts``,
     ``sensitive``, ``time_column``, ``robustness`` ...); see the module
     docstring for the checks.
@@ -253,9 +255,13 @@ def validate(model: Any, data: Any, target: str, *, baseline: Any = None,
     report = run_checks(loaded, frame, target, model_uri=uri, baseline=other, policy=judged,
                         progress=progress, **options)
     if resolved is not None:
-        from dockyard.validation.record import log_report
+        from dockyard.validation.record import REPORT_JSON, log_report
 
         report.run_id = log_report(client, report, resolved)
+        version = resolved.model_version
+        if version is not None:  # the evidence the promotion gate reads
+            client.record_validation(version.name, version.version, report,
+                                     report_uri=f"runs:/{report.run_id}/{REPORT_JSON}")
         if _is_dataset(data):  # the lineage: dataset version --used_for_validation--> run
             client.log_input(report.run_id, str(data), "validation")
     return report

@@ -81,8 +81,8 @@ def enforce_gate(conn: Connection, name: str, version: int, *, alias: str | None
     subject = f"{name} version {version}"
     if latest is None:
         problem = (f"no validation of {subject} under {under}: run dockyard validate "
-                   f"models:/{name}/{version} --policy <this policy> and record the report "
-                   "(Client.record_validation) first")
+                   f"models:/{name}/{version} --data DATA --target LABEL --policy <the "
+                   "model's policy> first (it records the validation on the version)")
     else:
         where = f" (report: {latest.report_uri})" if latest.report_uri else ""
         problem = (f"the latest validation of {subject} under {under} failed: "
