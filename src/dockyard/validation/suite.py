@@ -77,7 +77,7 @@ def run_checks(model: Any, data: pd.DataFrame, target: str, *, model_uri: str = 
     mapping of that check's options (``{"noise": [0.1, 0.3]}``).
     """
     ev = Evaluation(model, data, target, task=task, positive_class=positive_class)
-    steps = _plan(ev, cohorts=cohorts, min_cohort_size=min_cohort_size, sensitive=sensitive,
+    steps = _plan(cohorts=cohorts, min_cohort_size=min_cohort_size, sensitive=sensitive,
                   baseline=baseline, baseline_name=baseline_name, time_column=time_column,
                   windows=windows, refit=refit, robustness=robustness, explain=explain,
                   calibration=calibration)
@@ -110,7 +110,7 @@ def run_checks(model: Any, data: pd.DataFrame, target: str, *, model_uri: str = 
     return report
 
 
-def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
+def _plan(*, cohorts: list[Any] | None, min_cohort_size: int,
           sensitive: str | list[str] | None, baseline: Any, baseline_name: str,
           time_column: str | None, windows: int, refit: Any,
           robustness: bool | Mapping[str, Any], explain: bool | Mapping[str, Any],
@@ -142,7 +142,8 @@ def _plan(ev: Evaluation, *, cohorts: list[Any] | None, min_cohort_size: int,
         options = dict(_options("robustness", robustness))
         chosen = options.get("columns")
         steps.append(_Step("robustness", rb.robustness, rb.names, options,
-                           columns=[chosen] if isinstance(chosen, str) else list(chosen or []),
+                           columns=[chosen] if isinstance(chosen, str)
+                           else list(chosen) if isinstance(chosen, (list, tuple)) else [],
                            preflight=lambda ev: rb.chosen_columns(ev, chosen)))
     if explain:
         steps.append(_Step("explain", ex.explain, ex.names, dict(_options("explain", explain))))
