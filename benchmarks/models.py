@@ -94,24 +94,24 @@ LOAD_CASES = {
 
 
 # ----------------------------------------------------------------------------- MLflow's sklearn
-def ensure_mlflow_sklearn(python: Path) -> str:
-    """scikit-learn (and skops, MLflow's default sklearn format) in MLflow's venv; their versions.
+def ensure_in_mlflow(python: Path, dists: tuple[str, ...], probe: str, what: str) -> str:
+    """``dists`` in MLflow's venv: the last line ``probe`` prints there.
 
-    When missing, scikit-learn is installed at the project's version, so both
-    tools read the same joblib files with the same library.
+    When the probe fails, the distributions are installed at this
+    environment's versions (so both tools use the same library), and probed
+    again; raises MlflowUnavailable when they still do not import.
     """
-    probe = "import sklearn, skops; print(sklearn.__version__, skops.__version__)"
-
-    def versions() -> str | None:
+    def probed() -> str | None:
         out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
-                             timeout=180, env=_mlflow_env(), check=False)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+                             timeout=300, env=_mlflow_env(), check=False)
+        return out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() \
+            else None
 
-    found = versions()
+    found = probed()
     if found:
         return found
     wanted = []
-    for dist in ("scikit-learn", "skops"):
+    for dist in dists:
         try:
             wanted.append(f"{dist}=={importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
@@ -119,12 +119,23 @@ def ensure_mlflow_sklearn(python: Path) -> str:
     log_path = python.parent.parent.parent / "mlflow-install.log"
     say(f"installing {' '.join(wanted)} into MLflow's environment (log: {log_path})")
     _run_logged([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "off", *wanted], log_path, "installing scikit-learn", 900)
-    found = versions()
+                 "--progress-bar", "off", *wanted], log_path, f"installing {what}", 900)
+    found = probed()
     if not found:
-        raise MlflowUnavailable(f"scikit-learn was installed into MLflow's environment but does not "
+        raise MlflowUnavailable(f"{what} was installed into MLflow's environment but does not "
                                 f"import; see {log_path}")
     return found
+
+
+def ensure_mlflow_sklearn(python: Path) -> str:
+    """scikit-learn (and skops, MLflow's default sklearn format) in MLflow's venv; their versions.
+
+    When missing, scikit-learn is installed at the project's version, so both
+    tools read the same joblib files with the same library.
+    """
+    return ensure_in_mlflow(python, ("scikit-learn", "skops"),
+                            "import sklearn, skops; print(sklearn.__version__, skops.__version__)",
+                            "scikit-learn")
 
 
 # ----------------------------------------------------------------------------- formatting

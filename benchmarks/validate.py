@@ -31,7 +31,6 @@ non-zero only when something crashed or MLflow could not be installed.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
@@ -52,14 +51,13 @@ from tracking import (
     MlflowUnavailable,
     WorkerFailed,
     _mlflow_env,
-    _run_logged,
     _source_state,
     ensure_mlflow,
     run_worker,
     say,
 )
 
-from models import ensure_mlflow_sklearn, print_table, verdict
+from models import ensure_in_mlflow, ensure_mlflow_sklearn, print_table, verdict
 from train import dockyard_worker_env
 
 WORKER = "_validate_worker.py"
@@ -79,32 +77,8 @@ def ensure_mlflow_shap(python: Path) -> str:
     installed at this environment's version when missing: Dockyard and MLflow then
     explain with the same library.
     """
-    probe = "import shap, matplotlib; print(shap.__version__)"
-
-    def version() -> str | None:
-        out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
-                             timeout=300, env=_mlflow_env(), check=False)
-        return out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() \
-            else None
-
-    found = version()
-    if found:
-        return found
-    wanted = []
-    for dist in ("shap", "matplotlib"):
-        try:
-            wanted.append(f"{dist}=={importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            wanted.append(dist)
-    log_path = python.parent.parent.parent / "mlflow-install.log"
-    say(f"installing {' '.join(wanted)} into MLflow's environment (log: {log_path})")
-    _run_logged([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "off", *wanted], log_path, "installing shap", 900)
-    found = version()
-    if not found:
-        raise MlflowUnavailable(f"shap was installed into MLflow's environment but does not "
-                                f"import; see {log_path}")
-    return found
+    return ensure_in_mlflow(python, ("shap", "matplotlib"),
+                            "import shap, matplotlib; print(shap.__version__)", "shap")
 
 
 # ----------------------------------------------------------------------------- report

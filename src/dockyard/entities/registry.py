@@ -153,20 +153,13 @@ class NewModelValidation(_Entity):
     """Where the full report lives, e.g. ``runs:/<run_id>/validations/<id>/report.json``."""
 
 
-class ModelValidation(_Entity):
+class ModelValidation(NewModelValidation):
     """A recorded validation of one model version: the evidence the promotion gate reads."""
 
     id: str
     """32 lowercase hex characters."""
     name: str
     version: int
-    passed: bool | None = None
-    """The policy's verdict; None when no policy judged the report."""
-    policy_name: str | None = None
-    policy_digest: str | None = None
-    values: dict[str, float] = Field(default_factory=dict)
-    summary: str = ""
-    report_uri: str = ""
     created_at: int
     """ms since the epoch; strictly increasing within a model, so "latest" is one row."""
     created_by: str = ""
