@@ -109,7 +109,7 @@ class Client:
         self.uri = uri or getattr(store, "uri", None) or settings.uri
         self.user = settings.user
         self.store = store or open_metadata_store(
-            self.uri, user=settings.user, timeout=settings.http_timeout
+            self.uri, user=settings.user, timeout=settings.http_timeout, token=settings.token
         )
         self.is_remote = is_http_uri(self.uri)
         self._artifact_store = artifact_store

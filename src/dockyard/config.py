@@ -7,6 +7,7 @@
 | ``DOCKYARD_ARTIFACTS`` | ``$DOCKYARD_HOME/artifacts`` | artifact root (folder or ``s3://bucket/prefix``) |
 | ``DOCKYARD_SPOOL`` | ``$DOCKYARD_HOME/spool`` | where unsent batches wait for the server |
 | ``DOCKYARD_USER`` | the OS user | who the client says it is |
+| ``DOCKYARD_TOKEN`` | unset | API token sent to a server (``Authorization: Bearer``) |
 | ``DOCKYARD_BATCH_SIZE`` | ``1000`` | max metrics+params+tags per batch request |
 | ``DOCKYARD_FLUSH_INTERVAL`` | ``0.5`` | seconds the background logger waits to fill a batch |
 | ``DOCKYARD_HTTP_TIMEOUT`` | ``30`` | seconds before an HTTP request to a server gives up |
@@ -21,7 +22,7 @@ from __future__ import annotations
 import getpass
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
@@ -32,6 +33,7 @@ ENV_VARS = (
     "DOCKYARD_ARTIFACTS",
     "DOCKYARD_SPOOL",
     "DOCKYARD_USER",
+    "DOCKYARD_TOKEN",
     "DOCKYARD_BATCH_SIZE",
     "DOCKYARD_FLUSH_INTERVAL",
     "DOCKYARD_HTTP_TIMEOUT",
@@ -61,6 +63,8 @@ class Settings:
     """Seconds between system-metric samples."""
     log_source: bool | None = None
     """Record what it takes to run again: None (auto) for top-level runs, True for every run."""
+    token: str | None = field(default=None, repr=False)
+    """The API token sent to a server; kept out of the settings' repr."""
 
 
 def is_http_uri(uri: str) -> bool:
@@ -124,6 +128,7 @@ def get_settings() -> Settings:
         prometheus_url=env.get("DOCKYARD_PROMETHEUS_URL") or None,
         system_metrics=_switch("DOCKYARD_SYSTEM_METRICS"),
         log_source=_switch("DOCKYARD_LOG_SOURCE"),
+        token=env.get("DOCKYARD_TOKEN", "").strip() or None,
         system_metrics_interval=float(
             _number("DOCKYARD_SYSTEM_METRICS_INTERVAL", 10.0, float, minimum=1.0)),
     )

@@ -163,7 +163,8 @@ def sync(
         pending = len(spool)
         if not pending:
             continue
-        store = open_metadata_store(spool.uri, user=settings.user, timeout=settings.http_timeout)
+        store = open_metadata_store(spool.uri, user=settings.user, timeout=settings.http_timeout,
+                                    token=settings.token)
         try:
             result = spool.replay(store)
         finally:

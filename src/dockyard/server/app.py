@@ -24,6 +24,7 @@ from dockyard.server.routes import (
     deployments,
     experiments,
     ground_truth,
+    identity,
     lineage,
     models,
     monitoring,
@@ -80,7 +81,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.state.client = client
     install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
-                   ground_truth, monitors, monitoring, deployments, datasets):
+                   ground_truth, monitors, monitoring, deployments, datasets, identity):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(datasets.files_router, prefix=API_PREFIX)
     app.include_router(monitoring.metrics_router)

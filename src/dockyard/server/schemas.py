@@ -172,3 +172,26 @@ class DeploymentStatus(_Body):
     message: str = ""
     observed_revision: StrictInt | None = None
     endpoint: str | None = None
+
+
+class CreateUser(_Body):
+    """A new user: a person (``user``) or a machine (``service``)."""
+
+    name: str
+    kind: str = "user"
+    display_name: str = ""
+
+
+class UpdateUser(_Body):
+    """Disable a user (their tokens stop working), or enable them again."""
+
+    disabled: StrictBool
+
+
+class CreateToken(_Body):
+    """A new API token for a user; the answer holds its secret, this once."""
+
+    user: str
+    name: str = ""
+    expires_in_seconds: StrictInt | float | None = None
+    """Seconds until the token stops working; none: until it is revoked."""

@@ -17,7 +17,8 @@ Error contract, shared by all implementations:
 
 A failed call writes nothing. The registry's operations, which every
 metadata store also has, are in :mod:`dockyard.store.registry`; ground
-truth is in :mod:`dockyard.store.monitoring`.
+truth is in :mod:`dockyard.store.monitoring`; users and API tokens in
+:mod:`dockyard.store.identity`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from dockyard.entities import (
 from dockyard.errors import InvalidArgument
 from dockyard.store.datasets import DatasetStore
 from dockyard.store.deployments import DeploymentStore
+from dockyard.store.identity import IdentityStore
 from dockyard.store.monitoring import MonitoringStore
 from dockyard.store.registry import RegistryStore
 
@@ -71,9 +73,10 @@ def check_max_points(max_points: Any) -> int | None:
     return n
 
 
-class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStore, ABC):
+class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStore,
+                    IdentityStore, ABC):
     """Projects, experiments, runs, their params/metrics/tags, audit events, the registry,
-    monitoring and deployments."""
+    monitoring, deployments, datasets, users and API tokens."""
 
     # projects -------------------------------------------------------------
     @abstractmethod

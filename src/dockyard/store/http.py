@@ -14,6 +14,7 @@ from dockyard.errors import DockyardError, ServerUnavailable, error_from_body
 
 API_PREFIX = "/api/v1"
 USER_HEADER = "X-Dockyard-User"
+AUTHORIZATION_HEADER = "Authorization"
 
 _UNREACHABLE = (
     httpx.ConnectError,
@@ -42,15 +43,23 @@ def raise_for_response(response: httpx.Response) -> None:
 class HttpSession:
     """A pooled connection to one Dockyard server.
 
+    ``user`` goes in the ``X-Dockyard-User`` header of every request; ``token``
+    (an API token's secret, ``DOCKYARD_TOKEN``), when given, in an
+    ``Authorization: Bearer`` header besides.
+
     Connection failures become :class:`~dockyard.errors.ServerUnavailable`;
     error bodies become the exception class the server raised.
     """
 
-    def __init__(self, base_url: str, user: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, user: str | None = None, timeout: float = 30.0,
+                 token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"User-Agent": f"dockyard/{__version__}"}
         if user:
             headers[USER_HEADER] = user
+        if token:
+            # httpx keeps the header out of its logs and reprs; never print it here either.
+            headers[AUTHORIZATION_HEADER] = f"Bearer {token}"
         self.client = httpx.Client(
             base_url=self.base_url,
             headers=headers,

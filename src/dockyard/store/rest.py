@@ -58,6 +58,17 @@ from dockyard.entities.deployment import (
     check_deployment_name,
     check_deployment_spec,
 )
+from dockyard.entities.identity import (
+    ApiToken,
+    NewToken,
+    User,
+    check_kind,
+    check_lifetime,
+    check_token_id,
+    check_token_name,
+    check_user_name,
+    looks_like_secret,
+)
 from dockyard.entities.monitoring import (
     check_alert,
     check_alert_event,
@@ -73,10 +84,10 @@ from dockyard.entities.registry import (
     check_new_validation,
     check_override_reason,
 )
-from dockyard.errors import NotFound, PermissionDenied
+from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from dockyard.store.base import MetadataStore
-from dockyard.store.http import HttpSession
-
+from dockyard.store.http import AUTHORIZATION_HEADER, HttpSession
+from dockyard.store.identity import UNAUTHENTICATED_MESSAGE
 
 _GROUND_TRUTH_PAGE = 10_000
 _VALUE_LIST = TypeAdapter(list[MonitorValue])
@@ -101,9 +112,10 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 class RestMetadataStore(MetadataStore):
     """Talks to ``dockyard server`` at ``http(s)://host:port``."""
 
-    def __init__(self, uri: str, user: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, uri: str, user: str | None = None, timeout: float = 30.0,
+                 token: str | None = None) -> None:
         self.uri = uri
-        self.http = HttpSession(uri, user=user, timeout=timeout)
+        self.http = HttpSession(uri, user=user, timeout=timeout, token=token)
 
     def close(self) -> None:
         self.http.close()
@@ -528,6 +540,48 @@ class RestMetadataStore(MetadataStore):
         return Page[DatasetCheck].model_validate_json(
             self._get(f"{path}/checks", max_results=max_results)).items
 
+
+    # users and API tokens
+    # Names and ids are checked here as on the SQL store: each must be one path segment.
+    def create_user(self, name: str, kind: str = "user", display_name: str = "") -> User:
+        body = {"name": check_user_name(name), "kind": check_kind(kind),
+                "display_name": display_name}
+        return User.model_validate_json(self.http.request("POST", "/users", json=body).content)
+
+    def get_user(self, name: str) -> User:
+        return User.model_validate_json(self._get(f"/users/{_q(check_user_name(name))}"))
+
+    def list_users(self) -> list[User]:
+        return Page[User].model_validate_json(self._get("/users")).items
+
+    def set_user_disabled(self, name: str, disabled: bool = True) -> User:
+        if not isinstance(disabled, bool):
+            raise InvalidArgument(f"disabled must be true or false, got {disabled!r:.40}")
+        return User.model_validate_json(self.http.request(
+            "PATCH", f"/users/{_q(check_user_name(name))}", json={"disabled": disabled}).content)
+
+    def create_token(self, user: str, name: str = "",
+                     expires_in_seconds: float | None = None) -> NewToken:
+        body = {"user": check_user_name(user), "name": check_token_name(name),
+                "expires_in_seconds": check_lifetime(expires_in_seconds)}
+        return NewToken.model_validate_json(
+            self.http.request("POST", "/tokens", json=body).content)
+
+    def list_tokens(self, user: str | None = None) -> list[ApiToken]:
+        if user is not None:
+            check_user_name(user)
+        return Page[ApiToken].model_validate_json(self._get("/tokens", user=user)).items
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        return ApiToken.model_validate_json(self.http.request(
+            "POST", f"/tokens/{check_token_id(token_id)}/revoke").content)
+
+    def authenticate(self, secret: str) -> User:
+        if not looks_like_secret(secret):
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+        response = self.http.request(
+            "GET", "/whoami", headers={AUTHORIZATION_HEADER: f"Bearer {secret}"})
+        return User.model_validate_json(response.content)
 
 def _dataset(name: str) -> str:
     return _q(validate_dataset_name(name))

@@ -438,3 +438,29 @@ dataset_checks = Table(
                          ["dataset_versions.name", "dataset_versions.version"]),
     Index("ix_dataset_checks_version", "name", "version", "id"),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_name", String(250), ForeignKey("users.name"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("prefix", String(8), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Index("ix_api_tokens_digest", "digest", unique=True),
+    Index("ix_api_tokens_user", "user_name", "created_at"),
+)

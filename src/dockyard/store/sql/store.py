@@ -50,6 +50,7 @@ from dockyard.store.sql import engine as engines
 from dockyard.store.sql.common import check_max_results, decode_token, encode_token, unique_name
 from dockyard.store.sql.datasets import SqlDatasetMixin
 from dockyard.store.sql.deployments import SqlDeploymentMixin
+from dockyard.store.sql.identity import SqlIdentityMixin
 from dockyard.store.sql.monitoring import SqlMonitoringMixin
 from dockyard.store.sql.registry import SqlRegistryMixin
 from dockyard.store.sql.validations import SqlValidationMixin
@@ -132,7 +133,7 @@ class _AlreadyApplied(Exception):
 
 
 class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
-                       SqlDeploymentMixin, SqlDatasetMixin, MetadataStore):
+                       SqlDeploymentMixin, SqlDatasetMixin, SqlIdentityMixin, MetadataStore):
     """The metadata store on SQLAlchemy 2 Core.
 
     ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or
