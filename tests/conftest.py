@@ -24,7 +24,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """Every test gets its own DOCKYARD_HOME and a fresh fluent state."""
     home = tmp_path / "dockyard-home"
     monkeypatch.setenv("DOCKYARD_HOME", str(home))
-    for var in ("DOCKYARD_URI", "DOCKYARD_ARTIFACTS", "DOCKYARD_SPOOL"):
+    for var in ("DOCKYARD_URI", "DOCKYARD_ARTIFACTS", "DOCKYARD_SPOOL", "DOCKYARD_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     # Runs record their source (a diff of this checkout, the installed packages) only in the
     # tests about it, so that the other tests see exactly the artifacts they log.

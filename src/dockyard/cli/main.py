@@ -17,6 +17,7 @@ from dockyard.cli import (
     experiments,
     features,
     ground_truth,
+    identity,
     loadtest,
     models,
     monitor,
@@ -52,6 +53,8 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(deploy.inventory, name="deployments")
 app.command("loadtest")(loadtest.loadtest)
 app.command("validate")(validate_cli.validate)
+app.add_typer(identity.users, name="users")
+app.add_typer(identity.tokens, name="tokens")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -92,6 +92,25 @@ def check_lifetime(seconds: Any) -> float | None:
     return float(seconds)
 
 
+_LIFETIME = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*\Z")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_lifetime(text: str) -> int:
+    """A lifetime such as ``90``, ``45m``, ``12h``, ``30d`` or ``2w``, in seconds.
+
+    A bare number is seconds. Raises InvalidArgument for anything else, or for
+    a lifetime that :func:`check_lifetime` refuses.
+    """
+    found = _LIFETIME.match(text) if isinstance(text, str) else None
+    if found is None:
+        raise InvalidArgument(f"lifetime {text!r:.40} is not understood: give a whole number "
+                              "with an optional unit s, m, h, d or w (30d, 12h)")
+    seconds = int(found[1]) * _UNIT_SECONDS[found[2]]
+    check_lifetime(seconds)
+    return seconds
+
+
 def new_secret() -> str:
     """A fresh token secret: ``dky_`` and 43 URL-safe characters (256 random bits)."""
     return SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
