@@ -118,3 +118,38 @@ def test_0008_keeps_models_and_goes_back(backend: str, tmp_path: Path,
     engine.dispose()
     assert "model_validations" not in tables and "model_versions" in tables
     assert not columns & {"policy", "policy_digest", "protected_aliases"}
+
+
+@pytest.mark.parametrize("backend", [
+    "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0009_adds_identities_and_goes_back(backend: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    """0009 adds users and api_tokens (the digest unique) to a store at 0008; its downgrade
+    removes them and keeps the rest."""
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_uri"))
+    engine = make_engine(url)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    engine.dispose()
+    store = SqlMetadataStore(url)  # upgrades on open
+    store.create_experiment("kept")
+    store.create_user("ana")
+    token = store.create_token("ana")
+    assert store.authenticate(token.secret).name == "ana"
+    with store.engine.connect() as conn:
+        indexes = {i["name"]: i for i in inspect(conn).get_indexes("api_tokens")}
+    assert indexes["ix_api_tokens_digest"]["unique"]
+    store.close()
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert current_revision(engine) == "0008"
+    engine.dispose()
+    assert not tables & {"users", "api_tokens"} and "experiments" in tables
