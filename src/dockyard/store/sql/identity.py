@@ -127,17 +127,20 @@ class SqlIdentityMixin(IdentityStore):
             raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
         digest = secret_digest(secret)
         now = now_ms()
-        with self._write() as conn:
+        # A read, and a write only when last_used_at is due: authentication stays cheap
+        # when every request of a busy client carries the token.
+        with self._read() as conn:
             found = conn.execute(
                 select(api_tokens.c.id, api_tokens.c.expires_at, api_tokens.c.revoked_at,
                        api_tokens.c.last_used_at, users)
                 .join(users, users.c.name == api_tokens.c.user_name)
                 .where(api_tokens.c.digest == digest)).mappings().first()
-            if (found is None or found["disabled"] or found["revoked_at"] is not None
-                    or (found["expires_at"] is not None and now >= found["expires_at"])):
-                raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
-            last = found["last_used_at"]
-            if last is None or now - last >= _LAST_USED_STEP_MS:
+        if (found is None or found["disabled"] or found["revoked_at"] is not None
+                or (found["expires_at"] is not None and now >= found["expires_at"])):
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+        last = found["last_used_at"]
+        if last is None or now - last >= _LAST_USED_STEP_MS:
+            with self._write() as conn:
                 conn.execute(api_tokens.update().where(api_tokens.c.id == found["id"])
                              .values(last_used_at=now))
         return _user(found)
