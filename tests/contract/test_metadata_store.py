@@ -14,6 +14,7 @@ import math
 import random
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -1343,6 +1344,11 @@ class MetadataStoreContract:
         assert store.search_audit_events(actor=bob, resource_id=res) == [e2]
         assert store.search_audit_events(actor=unique("nobody")) == []
         assert store.search_audit_events(actor=ann, max_results=2) == [e1, e3]
+
+    def test_audit_events_without_a_filter(self, store: MetadataStore) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no filter at all once built a deprecated empty and_()
+            assert isinstance(store.search_audit_events(max_results=1), list)
 
     def test_audit_events_by_time(self, store: MetadataStore) -> None:
         actor = unique("clock")

@@ -106,6 +106,14 @@ def test_malformed_values_and_queries_are_refused(api: httpx.Client,
     assert "alert id" in _error(r, 400)
 
 
+def test_a_reference_profile_that_is_not_base64_is_a_400(api: httpx.Client,
+                                                        monitor: dict[str, Any]) -> None:
+    route = f"/monitors/{monitor['id']}/reference"
+    for profile in ("\u00e9t\u00e9", "\x80", "not base64!"):
+        r = api.put(route, json={"profile": profile, "meta": {"values": []}})
+        assert "base64" in _error(r, 400)
+
+
 def test_unknown_monitors_and_alerts_are_404(api: httpx.Client) -> None:
     missing = uuid.uuid4().hex
     for r in (api.get(f"/monitors/{missing}"), api.delete(f"/monitors/{missing}"),

@@ -96,8 +96,8 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_body_schemas(get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes))
+            app.openapi_schema = declare_errors(add_body_schemas(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -108,6 +108,30 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+_ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+}
+
+
+def declare_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Say what the error handlers really answer: any caller mistake is a 4xx with
+    ``{error_code, message}`` (a failed validation is a 400, not FastAPI's 422)."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    error = {"description": "The request was refused: error_code says why, message what was wrong",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["4XX"] = error
+    spec["components"]["schemas"].pop("HTTPValidationError", None)
+    spec["components"]["schemas"].pop("ValidationError", None)
+    return spec
 
 
 def app_from_env() -> FastAPI:

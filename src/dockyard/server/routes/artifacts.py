@@ -11,7 +11,7 @@ import mimetypes
 import tempfile
 from collections.abc import Callable
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +31,12 @@ def artifact_router(prefix: str, owner: str, tag: str, what: str,
                     readable: Opener, writable: Opener) -> APIRouter:
     """Routes to list, download, upload and delete files below ``prefix``, whose one path
     parameter ``owner`` names the run or dataset."""
-    router = APIRouter(prefix=prefix, tags=[tag], route_class=AuditedRoute)
+    def owner_param(key: str = Path(alias=owner)) -> str:
+        """Declares the prefix's path parameter, so that the spec names it."""
+        return key
+
+    router = APIRouter(prefix=prefix, tags=[tag], route_class=AuditedRoute,
+                       dependencies=[Depends(owner_param)])
 
     @router.get("", response_model=Page[FileInfo], summary=f"List a folder of {what}")
     def list_files(request: Request, path: str = "") -> Response:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -95,14 +96,13 @@ async def put_reference(request: Request, monitor_id: str) -> dict[str, str]:
     """The profile is made where the reference data is (``create_monitor``); only the profile
     travels. It is checked before it is stored."""
     import base64
-    import binascii
 
     from dockyard.monitor.profile import Profile
 
     body = await parse_body(request, ReferenceBody)
     try:
         blob = base64.b64decode(body.profile, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise InvalidArgument("profile must be base64 of a Dockyard profile") from None
     Profile.from_bytes(blob)  # InvalidArgument for anything that is not one
     values = body.meta.get("values")
@@ -135,7 +135,8 @@ async def get_reference(request: Request, monitor_id: str) -> Response:
 metrics_router = APIRouter(tags=["monitors"])
 
 
-@metrics_router.get("/metrics", summary="Monitor values for Prometheus (text format)")
+@metrics_router.get("/metrics", summary="Monitor values for Prometheus (text format)",
+                    response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     """Drift, data quality, model quality and firing alerts of every monitor's latest window."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -667,7 +667,7 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
             conds.append(audit_events.c.time >= v.int64("since", since))
         if until is not None:
             conds.append(audit_events.c.time < v.int64("until", until))
-        query = select(audit_events).where(and_(*conds)).order_by(audit_events.c.id).limit(limit)
+        query = select(audit_events).where(*conds).order_by(audit_events.c.id).limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [AuditEvent(**{**r, "request": orjson.loads(r["request"])}) for r in rows]
