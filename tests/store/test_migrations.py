@@ -41,6 +41,26 @@ def test_sqlite_path_with_a_tilde(tmp_path: Path, monkeypatch) -> None:  # type:
     assert (tmp_path / "nested" / "x.db").is_file()
 
 
+def _migrate(url: str, move: str, revision: str) -> set[str]:
+    """Move the database at ``url`` to ``revision`` (``move`` is upgrade or downgrade);
+    the tables it then has, checked to be at that revision."""
+    engine = make_engine(url)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, move)(cfg, revision)
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert current_revision(engine) == revision
+    engine.dispose()
+    return tables
+
+
+def _backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    return (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+            else request.getfixturevalue("postgres_uri"))
+
+
 def test_upgrade_from_0001_keeps_every_row(tmp_path: Path) -> None:
     """0002 rebuilds params, tags and latest metrics on SQLite; nothing is lost."""
     run_id = "0123456789abcdef0123456789abcdef"
@@ -83,14 +103,8 @@ def test_0008_keeps_models_and_goes_back(backend: str, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
     """0008 adds the policy columns to existing models and the validations table; its
     downgrade removes them again."""
-    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_uri"))
-    engine = make_engine(url)
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0007")
-    engine.dispose()
+    url = _backend_url(backend, tmp_path, request)
+    _migrate(url, "upgrade", "0007")
     store = SqlMetadataStore(url, migrate=False)
     run = store.create_run(store.create_experiment("e").id)
     with store.engine.begin() as conn:
@@ -107,14 +121,10 @@ def test_0008_keeps_models_and_goes_back(backend: str, tmp_path: Path,
     store.record_validation("churn", 1, NewModelValidation(values={"accuracy": 0.9}))
     store.close()
 
+    tables = _migrate(url, "downgrade", "0007")
     engine = make_engine(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007")
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("registered_models")}
-        tables = set(inspect(conn).get_table_names())
-    assert current_revision(engine) == "0007"
     engine.dispose()
     assert "model_validations" not in tables and "model_versions" in tables
     assert not columns & {"policy", "policy_digest", "protected_aliases"}
@@ -126,14 +136,8 @@ def test_0009_adds_identities_and_goes_back(backend: str, tmp_path: Path,
                                             request: pytest.FixtureRequest) -> None:
     """0009 adds users and api_tokens (the digest unique) to a store at 0008; its downgrade
     removes them and keeps the rest."""
-    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_uri"))
-    engine = make_engine(url)
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
-    engine.dispose()
+    url = _backend_url(backend, tmp_path, request)
+    _migrate(url, "upgrade", "0008")
     store = SqlMetadataStore(url)  # upgrades on open
     store.create_experiment("kept")
     store.create_user("ana")
@@ -144,12 +148,5 @@ def test_0009_adds_identities_and_goes_back(backend: str, tmp_path: Path,
     assert indexes["ix_api_tokens_digest"]["unique"]
     store.close()
 
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
-    with engine.connect() as conn:
-        tables = set(inspect(conn).get_table_names())
-    assert current_revision(engine) == "0008"
-    engine.dispose()
+    tables = _migrate(url, "downgrade", "0008")
     assert not tables & {"users", "api_tokens"} and "experiments" in tables
