@@ -381,7 +381,9 @@ def test_distances_of_merged_profiles_keep_every_values_weight() -> None:
     from dockyard.monitor.report import _items
 
     rng = np.random.default_rng(11)
-    data = pd.DataFrame({"x": rng.lognormal(0, 1, 96_000)})
+    # Normal values: the sketches' own error stays far below the tolerance (at most 0.004 in 300
+    # runs), while weighing every item 1 would move the distance by far more.
+    data = pd.DataFrame({"x": rng.normal(0, 1, 96_000)})
     ref = profile(data.iloc[:48_000])
     parts = [profile(data.iloc[i:i + 12_000], reference=ref)
              for i in range(48_000, 96_000, 12_000)]
