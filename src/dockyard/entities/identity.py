@@ -165,6 +165,45 @@ class ApiToken(BaseModel):
         return self.expires_at is None or now < self.expires_at
 
 
+ROLES = ("viewer", "editor", "deployer", "approver", "admin")
+"""The roles, each allowed everything the roles before it are."""
+GLOBAL_SCOPE = "*"
+SCOPE_KINDS = ("project", "model")
+_SCOPE = re.compile(r"^(project|model):[^\x00-\x1f]{1,250}\Z")
+
+
+def role_rank(role: str) -> int:
+    """The position of ``role`` in :data:`ROLES` (viewer 1 ... admin 5); 0 for None."""
+    return ROLES.index(role) + 1 if role in ROLES else 0
+
+
+def check_role(role: Any) -> str:
+    """One of :data:`ROLES`. Raises InvalidArgument."""
+    if role not in ROLES:
+        raise InvalidArgument(f"role {role!r:.40} is not one of {', '.join(ROLES)}")
+    return str(role)
+
+
+def check_scope(scope: Any) -> str:
+    """``*`` (every project and model), ``project:<name>`` or ``model:<name>``."""
+    if scope != GLOBAL_SCOPE and not (isinstance(scope, str) and _SCOPE.match(scope)):
+        raise InvalidArgument(f"scope {scope!r:.80} is not valid: use * (everything), "
+                              "project:<name> or model:<name>")
+    return str(scope)
+
+
+class RoleBinding(BaseModel):
+    """A role granted to a user on a scope: ``*``, ``project:<name>`` or ``model:<name>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str
+    scope: str = GLOBAL_SCOPE
+    role: Literal["viewer", "editor", "deployer", "approver", "admin"]
+    created_at: int
+    created_by: str = ""
+
+
 class NewToken(ApiToken):
     """A token just created, with its secret: the only time the secret is shown."""
 

@@ -195,3 +195,10 @@ class CreateToken(_Body):
     name: str = ""
     expires_in_seconds: StrictInt | float | None = None
     """Seconds until the token stops working; none: until it is revoked."""
+
+
+class GrantRole(_Body):
+    """A role for a user on a scope: ``*`` (everything), ``project:<name>`` or ``model:<name>``."""
+
+    role: str
+    scope: str = "*"

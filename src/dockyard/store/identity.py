@@ -11,6 +11,8 @@ Error contract, shared by all implementations:
   number of seconds;
 * ``NotFound`` for an unknown user or token id;
 * ``AlreadyExists`` for a user name that is taken;
+* ``InvalidArgument`` for a role that is not one of
+  :data:`~dockyard.entities.identity.ROLES`, or a malformed scope;
 * ``Unauthenticated`` from :meth:`IdentityStore.authenticate` for a secret
   that lets no one in: unknown, expired, revoked, or of a disabled user. The
   message is the same in every case, so that a caller learns nothing about
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from dockyard.entities.identity import ApiToken, NewToken, User
+from dockyard.entities.identity import ApiToken, NewToken, RoleBinding, User
 
 UNAUTHENTICATED_MESSAGE = ("the API token is not valid: it may be unknown, expired or revoked, "
                            "or its user disabled; ask an administrator for a new one")
@@ -77,3 +79,20 @@ class IdentityStore(ABC):
         secret that is malformed, unknown, expired or revoked, or whose user is
         disabled.
         """
+
+    @abstractmethod
+    def grant_role(self, user: str, role: str, scope: str = "*", *,
+                   granted_by: str = "") -> RoleBinding:
+        """Give ``user`` ``role`` on ``scope`` (``*``, ``project:<name>``, ``model:<name>``).
+
+        A user holds one role per scope: granting again replaces it. Raises
+        NotFound for an unknown user.
+        """
+
+    @abstractmethod
+    def revoke_role(self, user: str, scope: str = "*") -> None:
+        """Take back ``user``'s role on ``scope``. Raises NotFound when there is none."""
+
+    @abstractmethod
+    def list_roles(self, user: str | None = None, scope: str | None = None) -> list[RoleBinding]:
+        """Role bindings, of one user and/or one scope, by user then scope."""

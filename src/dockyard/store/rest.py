@@ -61,9 +61,12 @@ from dockyard.entities.deployment import (
 from dockyard.entities.identity import (
     ApiToken,
     NewToken,
+    RoleBinding,
     User,
     check_kind,
     check_lifetime,
+    check_role,
+    check_scope,
     check_token_id,
     check_token_name,
     check_user_name,
@@ -582,6 +585,21 @@ class RestMetadataStore(MetadataStore):
         response = self.http.request(
             "GET", "/whoami", headers={AUTHORIZATION_HEADER: f"Bearer {secret}"})
         return User.model_validate_json(response.content)
+
+    def grant_role(self, user: str, role: str, scope: str = "*", *,
+                   granted_by: str = "") -> RoleBinding:
+        body = {"scope": check_scope(scope), "role": check_role(role)}
+        return RoleBinding.model_validate_json(self.http.request(
+            "PUT", f"/users/{_q(check_user_name(user))}/roles", json=body).content)
+
+    def revoke_role(self, user: str, scope: str = "*") -> None:
+        self.http.request("DELETE", f"/users/{_q(check_user_name(user))}/roles",
+                          params={"scope": check_scope(scope)})
+
+    def list_roles(self, user: str | None = None, scope: str | None = None) -> list[RoleBinding]:
+        return Page[RoleBinding].model_validate_json(self._get(
+            "/roles", user=None if user is None else check_user_name(user),
+            scope=None if scope is None else check_scope(scope))).items
 
 def _dataset(name: str) -> str:
     return _q(validate_dataset_name(name))

@@ -19,8 +19,11 @@ from dockyard.entities.identity import (
     PREFIX_LENGTH,
     ApiToken,
     NewToken,
+    RoleBinding,
     User,
     check_kind,
+    check_role,
+    check_scope,
     check_lifetime,
     check_token_id,
     check_token_name,
@@ -32,7 +35,7 @@ from dockyard.entities.identity import (
 from dockyard.errors import InvalidArgument, NotFound, Unauthenticated
 from dockyard.store.identity import UNAUTHENTICATED_MESSAGE, IdentityStore
 from dockyard.store.sql.common import unique_name
-from dockyard.store.sql.schema import api_tokens, users
+from dockyard.store.sql.schema import api_tokens, role_bindings, users
 
 _LAST_USED_STEP_MS = 60_000
 """last_used_at is rewritten at most once a minute per token: a busy client does not
@@ -48,6 +51,11 @@ def _token(row: Any) -> ApiToken:
     return ApiToken(id=row["id"], user=row["user_name"], name=row["name"], prefix=row["prefix"],
                     created_at=row["created_at"], expires_at=row["expires_at"],
                     revoked_at=row["revoked_at"], last_used_at=row["last_used_at"])
+
+
+def _binding(row: Any) -> RoleBinding:
+    return RoleBinding(user=row["user_name"], scope=row["scope"], role=row["role"],
+                       created_at=row["created_at"], created_by=row["created_by"])
 
 
 _TOKEN_COLUMNS = [c for c in api_tokens.c if c.name != "digest"]
@@ -144,6 +152,35 @@ class SqlIdentityMixin(IdentityStore):
                 conn.execute(api_tokens.update().where(api_tokens.c.id == found["id"])
                              .values(last_used_at=now))
         return _user(found)
+
+    def grant_role(self, user: str, role: str, scope: str = "*", *,
+                   granted_by: str = "") -> RoleBinding:
+        row = {"user_name": check_user_name(user), "scope": check_scope(scope),
+               "role": check_role(role), "created_at": now_ms(),
+               "created_by": v.validate_text("granted_by", granted_by or "", 250)}
+        key = (role_bindings.c.user_name == user) & (role_bindings.c.scope == scope)
+        with self._write() as conn:
+            self._user_row(conn, user)
+            conn.execute(role_bindings.delete().where(key))
+            conn.execute(role_bindings.insert().values(**row))
+        return _binding(row)
+
+    def revoke_role(self, user: str, scope: str = "*") -> None:
+        check_user_name(user)
+        check_scope(scope)
+        key = (role_bindings.c.user_name == user) & (role_bindings.c.scope == scope)
+        with self._write() as conn:
+            if conn.execute(role_bindings.delete().where(key)).rowcount == 0:
+                raise NotFound(f"{user!r} has no role on {scope!r}; see dockyard roles list")
+
+    def list_roles(self, user: str | None = None, scope: str | None = None) -> list[RoleBinding]:
+        query = select(role_bindings).order_by(role_bindings.c.user_name, role_bindings.c.scope)
+        if user is not None:
+            query = query.where(role_bindings.c.user_name == check_user_name(user))
+        if scope is not None:
+            query = query.where(role_bindings.c.scope == check_scope(scope))
+        with self._read() as conn:
+            return [_binding(r) for r in conn.execute(query).mappings()]
 
     # helpers ---------------------------------------------------------------------------
     @staticmethod

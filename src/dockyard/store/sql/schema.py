@@ -148,6 +148,7 @@ audit_events = Table(
     Column("resource_id", String(250)),
     Column("request", Text, nullable=False, default="{}"),
     Column("status", Integer, nullable=False),
+    Column("before", Text),
     Index("ix_audit_resource", "resource_type", "resource_id"),
     Index("ix_audit_actor_time", "actor", "time"),
     Index("ix_audit_time", "time"),
@@ -463,4 +464,38 @@ api_tokens = Table(
     Column("last_used_at", BigInteger),
     Index("ix_api_tokens_digest", "digest", unique=True),
     Index("ix_api_tokens_user", "user_name", "created_at"),
+)
+
+# Governance. A role binding grants a user a role on a scope: "*" (everything),
+# "project:<name>" or "model:<name>".
+role_bindings = Table(
+    "role_bindings",
+    metadata,
+    Column("user_name", String(250), ForeignKey("users.name"), primary_key=True),
+    Column("scope", String(300), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index("ix_role_bindings_scope", "scope"),
+)
+
+# A request to move a model version to a protected target ("stage:Production",
+# "alias:champion"), decided by an approver other than its author.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_name", MODEL_NAME, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("author", String(250), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(250)),
+    Column("decided_at", BigInteger),
+    Column("decision_comment", Text),
+    Column("checks", Text, nullable=False),
+    Index("ix_approval_requests_model", "model_name", "version", "status"),
+    Index("ix_approval_requests_status", "status", "created_at"),
 )
