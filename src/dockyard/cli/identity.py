@@ -1,4 +1,5 @@
-"""``dockyard users`` and ``dockyard tokens``: who may call a server, and with which token.
+"""``dockyard users``, ``dockyard tokens`` and ``dockyard roles``: who may call a server,
+with which token, and what they may do.
 
 A token's secret is printed once, when it is created; the store keeps only
 its SHA-256 digest, so a lost secret cannot be shown again: revoke the token
@@ -12,12 +13,17 @@ import typer
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
 from dockyard.cli.output import console, err_console, fmt_time, print_json, table
 from dockyard.entities import now_ms
-from dockyard.entities.identity import ApiToken, parse_lifetime
+from dockyard.entities.identity import GLOBAL_SCOPE, ROLES, ApiToken, parse_lifetime
+from dockyard.config import get_settings
+from dockyard.errors import InvalidArgument
 
 users = typer.Typer(help="Users and service accounts: who may hold API tokens.",
                     no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: create one (its secret is shown once), list, revoke.",
                      no_args_is_help=True)
+roles = typer.Typer(help="Roles: who may do what, everywhere or on one project or model. "
+                         f"From least to most: {', '.join(ROLES)}; each allows what the "
+                         "ones before it allow.", no_args_is_help=True)
 
 
 @users.command("create")
@@ -125,3 +131,68 @@ def revoke_token(
     """Revoke an API token: it stops working now."""
     token = client(uri).store.revoke_token(token_id)
     console.print(f"Revoked token {token.id} of {token.user}", markup=False, highlight=False)
+
+
+def _scope(project: str | None, model: str | None) -> str:
+    if project and model:
+        raise InvalidArgument("give --project or --model, not both (a role has one scope)")
+    if project:
+        return f"project:{project}"
+    return f"model:{model}" if model else GLOBAL_SCOPE
+
+
+ProjectOption = typer.Option(None, "--project", help="On this project only (its experiments "
+                                                     "and runs).")
+ModelOption = typer.Option(None, "--model", help="On this registered model only.")
+
+
+@roles.command("grant")
+@handle_errors
+def grant_role(
+    user: str = typer.Argument(..., help="The user or service account."),
+    role: str = typer.Argument(..., help=f"One of {', '.join(ROLES)}."),
+    project: str = ProjectOption,
+    model: str = ModelOption,
+    uri: str = UriOption,
+) -> None:
+    """Give a user a role: everywhere, or with --project / --model on one of them.
+
+    A user holds one role per scope; granting again replaces it. Run against
+    the database itself (--uri sqlite:///... or postgresql://...), this is how
+    the first administrator is made: dockyard roles grant alice admin.
+    """
+    found = client(uri).store.grant_role(user, role, _scope(project, model),
+                                         granted_by=get_settings().user)
+    where = "everywhere" if found.scope == GLOBAL_SCOPE else f"on {found.scope}"
+    console.print(f"{found.user} is {found.role} {where}", markup=False, highlight=False)
+
+
+@roles.command("revoke")
+@handle_errors
+def revoke_role(
+    user: str = typer.Argument(..., help="The user or service account."),
+    project: str = ProjectOption,
+    model: str = ModelOption,
+    uri: str = UriOption,
+) -> None:
+    """Take back a user's role everywhere, or with --project / --model on one of them."""
+    scope = _scope(project, model)
+    client(uri).store.revoke_role(user, scope)
+    console.print(f"{user} has no role on {scope} any more", markup=False, highlight=False)
+
+
+@roles.command("list")
+@handle_errors
+def list_roles(
+    user: str = typer.Option(None, "--user", help="Only this user's roles."),
+    as_json: bool = JsonOption,
+    uri: str = UriOption,
+) -> None:
+    """Role bindings: user, scope (* is everywhere) and role."""
+    found = client(uri).store.list_roles(user)
+    if as_json:
+        print_json(found)
+        return
+    table("Roles", ["user", "scope", "role", "granted", "by"],
+          [(b.user, b.scope, b.role, fmt_time(b.created_at), b.created_by or "-")
+           for b in found])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
@@ -29,6 +30,7 @@ from dockyard.cli import validate as validate_cli
 from dockyard.cli.common import handle_errors
 from dockyard.cli.output import console, err_console, table
 from dockyard.config import get_settings, is_http_uri
+from dockyard.entities.identity import check_role
 
 app = typer.Typer(
     name="dockyard",
@@ -55,6 +57,7 @@ app.command("loadtest")(loadtest.loadtest)
 app.command("validate")(validate_cli.validate)
 app.add_typer(identity.users, name="users")
 app.add_typer(identity.tokens, name="tokens")
+app.add_typer(identity.roles, name="roles")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -99,16 +102,54 @@ def server(
     public_url: str = typer.Option(None, "--public-url",
                                    help="The address users reach this server at, for links in "
                                         "alerts (default: http://HOST:PORT)."),
+    auth: bool = typer.Option(False, "--auth",
+                              help="Require an API token or a UI sign-in on every request and "
+                                   "authorise each by role (needed when --host is not a "
+                                   "loopback address, unless --insecure)."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Serve a non-loopback address without authentication: "
+                                       "anyone who reaches it may do anything."),
+    default_role: str = typer.Option("viewer", "--default-role",
+                                     help="With authentication, the role every signed-in user "
+                                          "has without a grant: viewer, or none."),
 ) -> None:
-    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the web UI."""
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the web UI.
+
+    On a loopback address (the default, 127.0.0.1) it runs single-user: nobody
+    signs in. On any other address it requires authentication, and refuses to
+    start without it unless told --insecure. See docs/security.md.
+    """
     import uvicorn
 
-    from dockyard.server.app import ENV_ARTIFACTS, ENV_STORE, create_app
+    from dockyard.server.app import (
+        ENV_ARTIFACTS,
+        ENV_AUTH,
+        ENV_DEFAULT_ROLE,
+        ENV_STORE,
+        create_app,
+    )
+    from dockyard.server.auth import AuthConfig
     from dockyard.store.sql import SqlMetadataStore
 
     db = _database_uri(uri)
-    SqlMetadataStore(db).close()  # migrate once, before any worker starts
+    required = _require_auth(host, auth, insecure)
+    role = None if default_role == "none" else check_role(default_role)
+    store = SqlMetadataStore(db)  # migrate once, before any worker starts
+    admins = [b for b in store.list_roles(scope="*") if b.role == "admin"]
+    store.close()
     console.print(f"Dockyard {__version__} serving [bold]{db}[/] on http://{host}:{port}")
+    if required:
+        console.print("Authentication is on: every request needs an API token or a UI sign-in.")
+        if not admins:
+            err_console.print(
+                "No administrator yet. Make one against the database, then give them a token:\n"
+                f"  dockyard users create NAME --uri {db}\n"
+                f"  dockyard roles grant NAME admin --uri {db}\n"
+                f"  dockyard tokens create NAME --uri {db}", markup=False, highlight=False)
+    elif insecure:
+        err_console.print(f"WARNING: serving {host} without authentication (--insecure): "
+                          "anyone who can reach it may read and change everything.",
+                          markup=False, highlight=False)
     if monitors:  # one scheduler, in this process, however many workers serve requests
         from dockyard.client import Client
         from dockyard.monitor.scheduler import MonitorScheduler
@@ -117,14 +158,39 @@ def server(
         MonitorScheduler(Client(db, artifacts),
                          url=public_url or f"http://{shown}:{port}").start()
     if workers == 1:
-        uvicorn.run(create_app(db, artifacts), host=host, port=port, access_log=access_log,
-                    log_level="info")
+        uvicorn.run(create_app(db, artifacts, AuthConfig(required, role)), host=host, port=port,
+                    access_log=access_log, log_level="info")
         return
+    os.environ[ENV_AUTH] = "1" if required else "0"
+    os.environ[ENV_DEFAULT_ROLE] = role or ""
     os.environ[ENV_STORE] = db
     if artifacts:
         os.environ[ENV_ARTIFACTS] = artifacts
     uvicorn.run("dockyard.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, access_log=access_log, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_auth(host: str, auth: bool, insecure: bool) -> bool:
+    """Whether the server requires authentication: asked for, or bound beyond loopback."""
+    if auth and insecure:
+        raise typer.BadParameter("give --auth or --insecure, not both", param_hint="--insecure")
+    if auth or _is_loopback(host):
+        return auth
+    if insecure:
+        return False
+    raise typer.BadParameter(
+        f"{host} is not a loopback address: anyone who reaches it could use the server. "
+        "Add --auth to require API tokens (see docs/security.md), or --insecure to serve it "
+        "without authentication anyway", param_hint="--host")
 
 
 @db_app.command("upgrade")

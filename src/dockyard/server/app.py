@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dockyard._version import __version__
 from dockyard.client import Client
 from dockyard.config import get_settings
+from dockyard.server.auth import AuthConfig
 from dockyard.server.deps import add_body_schemas
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
@@ -45,12 +46,20 @@ from dockyard.ui import STATIC
 
 ENV_STORE = "DOCKYARD_SERVER_URI"
 ENV_ARTIFACTS = "DOCKYARD_SERVER_ARTIFACTS"
+ENV_AUTH = "DOCKYARD_SERVER_AUTH"
+"""``1``: the server requires authentication (how ``dockyard server`` tells its workers)."""
+ENV_DEFAULT_ROLE = "DOCKYARD_SERVER_DEFAULT_ROLE"
 
 
-def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
+def create_app(uri: str | None = None, artifacts: str | None = None,
+               auth: AuthConfig | None = None) -> FastAPI:
     """A server over the metadata store at ``uri`` and the artifact root ``artifacts``.
 
     Both default to the embedded store and folder under ``DOCKYARD_HOME``.
+    ``auth`` says who may call it: by default nobody signs in and every
+    request has every right (single-user, for a server on loopback);
+    ``AuthConfig(required=True)`` requires a token or a UI session and
+    authorises every route by role (see :mod:`dockyard.server.auth`).
     """
     settings = get_settings()
     uri = uri or settings.uri
@@ -79,6 +88,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.client = client
+    app.state.auth = auth or AuthConfig()
     install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
                    ground_truth, monitors, monitoring, deployments, datasets, identity):
@@ -136,4 +146,7 @@ def declare_errors(spec: dict[str, Any]) -> dict[str, Any]:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with several workers)."""
-    return create_app(os.environ.get(ENV_STORE) or None, os.environ.get(ENV_ARTIFACTS) or None)
+    auth = AuthConfig(required=os.environ.get(ENV_AUTH) == "1",
+                      default_role=os.environ.get(ENV_DEFAULT_ROLE, "viewer") or None)
+    return create_app(os.environ.get(ENV_STORE) or None, os.environ.get(ENV_ARTIFACTS) or None,
+                      auth)

@@ -22,21 +22,48 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from dockyard.config import os_user
 from dockyard.entities import AuditEvent, now_ms
-from dockyard.store.http import USER_HEADER
+from dockyard.errors import PermissionDenied
+from dockyard.server.auth import Principal, ScopeResolver, principal_of, required_role
+from dockyard.store.http import API_PREFIX
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_SERVER_USER = os_user()
+_SCOPES = ScopeResolver()
 
 
 def actor_of(request: Request) -> str:
-    """Who made the request: the client's user header, else the server's OS user.
+    """Who made the request: the signed-in user; in single-user mode, the client's
+    ``X-Dockyard-User`` header, else the server's OS user."""
+    return principal_of(request).name
 
-    Authentication replaces this with the authenticated identity.
+
+def _denied(principal: Principal, role: str, action: str, scopes: list[str]) -> PermissionDenied:
+    held = principal.role(scopes)
+    where = f" on {scopes[0]} or" if scopes else ""
+    grant = (f"--{scopes[0].replace(':', ' ', 1)}" if scopes else "--global")
+    return PermissionDenied(
+        f"{principal.name} {'has the ' + held + ' role' if held else 'has no role'} here; "
+        f"{action} needs {role}{where} globally. An administrator can grant it: "
+        f"dockyard roles grant {principal.name} {role} {grant}")
+
+
+async def authorize(request: Request, role: str | None, path: str, action: str) -> None:
+    """Refuse the request unless its principal holds ``role`` on what it touches.
+
+    Raises Unauthenticated (401) without valid credentials and PermissionDenied (403)
+    without the role. Single-user servers let every request through.
     """
-    name = request.headers.get(USER_HEADER, "").strip()
-    return name[:250] if name else _SERVER_USER
+    if not request.app.state.auth.required:
+        return
+    principal = await run_in_threadpool(principal_of, request)
+    if principal.can(role):
+        return
+    body = await request.body() if _SCOPES.body_key(request.method, path) else None
+    store = request.app.state.client.store
+    scopes = await run_in_threadpool(_SCOPES.scopes, store, request.method, path,
+                                     request.path_params, body)
+    if not principal.can(role, scopes):
+        raise _denied(principal, str(role), action, scopes)
 
 
 def _resource(request: Request, response: Response) -> str | None:
@@ -63,19 +90,25 @@ class AuditedRoute(APIRoute):
         read_only = bool((self.openapi_extra or {}).get("x-read-only"))
         resource_type = str(self.tags[0]).removesuffix("s") if self.tags else "other"
         action = self.name
+        path = self.path.removeprefix(API_PREFIX)
+        methods = self.methods or {"GET"}
+        roles = {m: required_role(m, path, read_only) for m in methods}
+        described = action.replace("_", " ")
 
         async def audited(request: Request) -> Response:
             request.state.audit = {}
+            await authorize(request, roles.get(request.method, "editor"), path, described)
             response = await handler(request)
             if request.method in WRITE_METHODS and not read_only and response.status_code < 400:
                 event = AuditEvent(
                     time=now_ms(),
-                    actor=actor_of(request),
+                    actor=await run_in_threadpool(actor_of, request),
                     action=action,
                     resource_type=getattr(request.state, "resource_type", None) or resource_type,
                     resource_id=_resource(request, response),
                     request=request.state.audit,
                     status=response.status_code,
+                    before=getattr(request.state, "audit_before", None),
                 )
                 store = request.app.state.client.store
                 await run_in_threadpool(store.record_audit_event, event)

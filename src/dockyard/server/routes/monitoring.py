@@ -132,7 +132,7 @@ async def get_reference(request: Request, monitor_id: str) -> Response:
                                        meta=stored[1]))
 
 
-metrics_router = APIRouter(tags=["monitors"])
+metrics_router = APIRouter(tags=["monitors"], route_class=AuditedRoute)
 
 
 @metrics_router.get("/metrics", summary="Monitor values for Prometheus (text format)",

@@ -648,6 +648,8 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
                 raise InvalidArgument(
                     f"audit event {field} is {len(row[field])} characters; the limit is {limit}")
         row["request"] = orjson.dumps(row["request"]).decode()
+        if row["before"] is not None:
+            row["before"] = orjson.dumps(row["before"]).decode()
         with self._write() as conn:
             new_id = conn.execute(audit_events.insert().values(**row)).inserted_primary_key[0]
         return event.model_copy(update={"id": new_id})
@@ -670,4 +672,6 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
         query = select(audit_events).where(*conds).order_by(audit_events.c.id).limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [AuditEvent(**{**r, "request": orjson.loads(r["request"])}) for r in rows]
+        return [AuditEvent(**{**r, "request": orjson.loads(r["request"]),
+                              "before": orjson.loads(r["before"]) if r["before"] else None})
+                for r in rows]
