@@ -115,6 +115,16 @@ class PermissionDenied(DockyardError):
     http_status = 403
 
 
+class ApprovalPending(DockyardError):
+    """The change needs an approval: a request was opened instead (202 from the server).
+
+    ``details`` holds ``request_id``; an approver other than its author decides it.
+    """
+
+    error_code = "APPROVAL_PENDING"
+    http_status = 202
+
+
 class UntrustedModel(PermissionDenied):
     """Loading this model package would run code from a source not known to be safe.
 

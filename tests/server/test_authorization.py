@@ -156,6 +156,7 @@ class Secured:
         self.other_experiment = store.create_experiment("train", project_id=other.id)
         self.other_run = store.create_run(self.other_experiment.id)
         store.create_registered_model("churn-model")
+        store.create_registered_model("matrix-model")  # the matrix may delete it
         store.create_registered_model("fraud-model")
         store.close()
         self.server.start()
@@ -189,7 +190,7 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _url(secured: Secured, path: str) -> str:
     values = {"run_id": secured.run.id, "experiment_id": secured.experiment.id,
-              "project_id": secured.project.id, "name": "churn-model", "version": "1",
+              "project_id": secured.project.id, "name": "matrix-model", "version": "1",
               "alias": "champion", "path": "notes.txt", "feature": "x",
               "monitor_id": uuid.uuid4().hex, "alert_id": uuid.uuid4().hex,
               "token_id": uuid.uuid4().hex, "request_id": uuid.uuid4().hex}

@@ -20,6 +20,7 @@ from dockyard.server.deps import add_body_schemas
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import (
+    approvals,
     audit,
     datasets,
     deployments,
@@ -91,7 +92,8 @@ def create_app(uri: str | None = None, artifacts: str | None = None,
     app.state.auth = auth or AuthConfig()
     install_error_handlers(app, html_error_response)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
-                   ground_truth, monitors, monitoring, deployments, datasets, identity):
+                   ground_truth, monitors, monitoring, deployments, datasets, identity,
+                   approvals):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(datasets.files_router, prefix=API_PREFIX)
     app.include_router(monitoring.metrics_router)

@@ -195,7 +195,8 @@ class ScopeResolver:
     """
 
     _BODY_KEYS = {("POST", "/runs"): "experiment_id", ("POST", "/experiments"): "project_id",
-                  ("POST", "/registered-models"): "name", ("POST", "/models:register"): "name"}
+                  ("POST", "/registered-models"): "name", ("POST", "/models:register"): "name",
+                  ("POST", "/approval-requests"): "model"}
 
     def __init__(self) -> None:
         self._projects: OrderedDict[tuple[str, str], str | None] = OrderedDict()
@@ -218,6 +219,14 @@ class ScopeResolver:
                 params[key] = doc[key]
         if path.startswith(("/registered-models", "/models:")):
             return [f"model:{params['name']}"] if "name" in params else []
+        if path.startswith("/approval-requests"):
+            model = params.get("model")
+            if "request_id" in params:
+                try:
+                    model = store.get_approval_request(str(params["request_id"])).model
+                except DockyardError:
+                    model = None
+            return [f"model:{model}"] if isinstance(model, str) else []
         for kind in ("run_id", "experiment_id", "project_id"):
             if kind in params:
                 project = self._project(store, kind, str(params[kind]))

@@ -202,3 +202,20 @@ class GrantRole(_Body):
 
     role: str
     scope: str = "*"
+
+
+class CreateApprovalRequest(_Body):
+    """Ask for a version to be moved to a protected target (an approver decides)."""
+
+    model: str
+    version: StrictInt
+    target: str = "stage:Production"
+    """``stage:Production`` or ``alias:<name>``."""
+    comment: str = ""
+    archive_existing: StrictBool = False
+
+
+class Decision(_Body):
+    """An approver's comment on their decision."""
+
+    comment: str = ""

@@ -375,7 +375,7 @@ def audit(request: Request, actor: str = "", resource_type: str = "", days: int 
 def html_error_response(request: Request, exc: Exception) -> HTMLResponse | None:
     """An HTML error page for UI paths (None for the API, which answers JSON)."""
     path = request.url.path
-    if path.startswith(("/api/", "/static/", "/openapi.json", "/docs", "/health")):
+    if path.startswith(("/api/", "/static/", "/openapi.json", "/docs", "/health", "/metrics")):
         return None
     if isinstance(exc, DockyardError):
         return error_page(request, exc.http_status if exc.http_status < 500 else 500,

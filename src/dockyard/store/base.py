@@ -41,6 +41,7 @@ from dockyard.entities import (
     RunStatus,
 )
 from dockyard.errors import InvalidArgument
+from dockyard.store.approvals import ApprovalStore
 from dockyard.store.datasets import DatasetStore
 from dockyard.store.deployments import DeploymentStore
 from dockyard.store.identity import IdentityStore
@@ -74,9 +75,9 @@ def check_max_points(max_points: Any) -> int | None:
 
 
 class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStore,
-                    IdentityStore, ABC):
+                    IdentityStore, ApprovalStore, ABC):
     """Projects, experiments, runs, their params/metrics/tags, audit events, the registry,
-    monitoring, deployments, datasets, users and API tokens."""
+    monitoring, deployments, datasets, users, API tokens, roles and approval requests."""
 
     # projects -------------------------------------------------------------
     @abstractmethod

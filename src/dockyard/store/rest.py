@@ -87,7 +87,21 @@ from dockyard.entities.registry import (
     check_new_validation,
     check_override_reason,
 )
-from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from dockyard.entities.approval import (
+    ApprovalCheck,
+    ApprovalRequest,
+    check_comment,
+    check_request_id,
+    check_status,
+    check_target,
+)
+from dockyard.errors import (
+    ApprovalPending,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from dockyard.store.base import MetadataStore
 from dockyard.store.http import AUTHORIZATION_HEADER, HttpSession
 from dockyard.store.identity import UNAUTHENTICATED_MESSAGE
@@ -342,6 +356,7 @@ class RestMetadataStore(MetadataStore):
         reason = check_override_reason(override_reason)
         r = self.http.request("PUT", self._alias(name, alias),
                               json=_drop_none({"version": version, "override_reason": reason}))
+        _raise_if_pending(r.status_code, r.content)
         return AliasChange.model_validate_json(r.content)
 
     def delete_alias(self, name: str, alias: str) -> AliasChange:
@@ -359,6 +374,7 @@ class RestMetadataStore(MetadataStore):
                 "archive_existing": archive_existing,
                 **({} if reason is None else {"override_reason": reason})}
         r = self.http.request("POST", f"{self._version(name, version)}:transition", json=body)
+        _raise_if_pending(r.status_code, r.content)
         return StageTransition.model_validate_json(r.content)
 
     # monitors
@@ -586,6 +602,43 @@ class RestMetadataStore(MetadataStore):
             "GET", "/whoami", headers={AUTHORIZATION_HEADER: f"Bearer {secret}"})
         return User.model_validate_json(response.content)
 
+    # approval requests
+    def create_approval_request(self, model: str, version: int, target: str, author: str,
+                                comment: str = "",
+                                archive_existing: bool = False) -> ApprovalRequest:
+        body = {"model": v.validate_model_name(model), "version": v.validate_version(version),
+                "target": check_target(target), "comment": check_comment(comment),
+                "archive_existing": archive_existing}
+        return ApprovalRequest.model_validate_json(
+            self.http.request("POST", "/approval-requests", json=body).content)
+
+    def get_approval_request(self, request_id: str) -> ApprovalRequest:
+        return ApprovalRequest.model_validate_json(
+            self._get(f"/approval-requests/{check_request_id(request_id)}"))
+
+    def list_approval_requests(self, model: str | None = None, status: str | None = None,
+                               max_results: int = 100) -> list[ApprovalRequest]:
+        return Page[ApprovalRequest].model_validate_json(self._get(
+            "/approval-requests",
+            model=None if model is None else v.validate_model_name(model),
+            status=None if status is None else check_status(status),
+            max_results=max_results)).items
+
+    def decide_approval_request(self, request_id: str, status: str, decided_by: str,
+                                comment: str = "",
+                                checks: list[ApprovalCheck] | None = None) -> ApprovalRequest:
+        if status not in ("approved", "rejected"):
+            raise InvalidArgument(f"a decision is approved or rejected, not {status!r:.40}")
+        verb = "approve" if status == "approved" else "reject"
+        return ApprovalRequest.model_validate_json(self.http.request(
+            "POST", f"/approval-requests/{check_request_id(request_id)}:{verb}",
+            json={"comment": check_comment(comment)}).content)
+
+    def record_approval_checks(self, request_id: str,
+                               checks: list[ApprovalCheck]) -> ApprovalRequest:
+        raise PermissionDenied("a server evaluates an approval's checks itself, when an "
+                               "approver approves it")
+
     def grant_role(self, user: str, role: str, scope: str = "*", *,
                    granted_by: str = "") -> RoleBinding:
         body = {"scope": check_scope(scope), "role": check_role(role)}
@@ -600,6 +653,16 @@ class RestMetadataStore(MetadataStore):
         return Page[RoleBinding].model_validate_json(self._get(
             "/roles", user=None if user is None else check_user_name(user),
             scope=None if scope is None else check_scope(scope))).items
+
+def _raise_if_pending(status: int, content: bytes) -> None:
+    """A 202 answer: the server opened an approval request instead of making the change."""
+    if status == 202:
+        found = ApprovalRequest.model_validate_json(content)
+        raise ApprovalPending(
+            f"moving {found.model} version {found.version} to {found.target} needs an "
+            f"approval: request {found.id} is open, and an approver other than you decides it "
+            "(dockyard approvals list)", request_id=found.id)
+
 
 def _dataset(name: str) -> str:
     return _q(validate_dataset_name(name))

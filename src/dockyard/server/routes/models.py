@@ -25,7 +25,10 @@ from dockyard.entities import (
     ResolvedModel,
     StageTransition,
 )
-from dockyard.errors import InvalidArgument
+from dockyard.entities.approval import ApprovalRequest
+from dockyard.errors import InvalidArgument, PermissionDenied
+from dockyard.manage import approvals
+from dockyard.server.auth import principal_of
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.schemas import (
     CreateModelVersion,
@@ -195,9 +198,44 @@ def delete_model_version(name: str, version: int, request: Request) -> Response:
     return json_response(mv)
 
 
+def _override_needs_admin(request: Request, reason: str | None) -> None:
+    principal = principal_of(request)
+    if reason is not None and principal.signed_in and not principal.is_admin:
+        raise PermissionDenied(f"{principal.name} cannot override the validation gate: only "
+                               "an administrator can; validate the version instead")
+
+
+def _approval_instead(request: Request, name: str, version: int, *, stage: str | None = None,
+                      alias: str | None = None, archive_existing: bool = False,
+                      ) -> Response | None:
+    """On a server with authentication, a protected change opens an approval request (202)."""
+    if not request.app.state.auth.required:
+        return None
+    store = _store(request)
+    target = approvals.needs_approval(store, name, stage=stage, alias=alias)
+    if target is None:
+        return None
+    found = store.create_approval_request(name, version, target, actor_of(request),
+                                          archive_existing=archive_existing)
+    request.state.resource_type = "model-version"
+    request.state.resource_id = f"{name}/{version}"
+    request.state.audit = {"approval_request": found.id, "target": target}
+    return json_response(found, 202)
+
+
+_PENDING = {202: {"model": ApprovalRequest,
+                  "description": "The change needs an approval: the request opened for it"}}
+
+
 @router.post(_VERSION + ":transition", tags=VERSIONS, response_model=StageTransition,
+             responses=_PENDING,
              summary="Move a version to a stage; archive_existing archives the others in it")
 def transition_stage(name: str, version: int, body: TransitionStage, request: Request) -> Response:
+    _override_needs_admin(request, body.override_reason)
+    pending = _approval_instead(request, name, version, stage=str(body.stage),
+                                archive_existing=body.archive_existing)
+    if pending is not None:
+        return pending
     done = _store(request).transition_stage(name, version, body.stage, body.archive_existing,
                                             body.override_reason, user=actor_of(request))
     change: dict[str, Any] = {
@@ -244,9 +282,13 @@ def get_model_version_by_alias(name: str, alias: str, request: Request) -> Respo
     return json_response(_store(request).get_model_version_by_alias(name, alias))
 
 
-@router.put(_ALIAS, tags=ALIASES, response_model=AliasChange,
+@router.put(_ALIAS, tags=ALIASES, response_model=AliasChange, responses=_PENDING,
             summary="Point an alias at a version (creates or moves it atomically)")
 def set_alias(name: str, alias: str, body: SetAlias, request: Request) -> Response:
+    _override_needs_admin(request, body.override_reason)
+    pending = _approval_instead(request, name, body.version, alias=alias)
+    if pending is not None:
+        return pending
     change = _store(request).set_alias(name, alias, body.version, body.override_reason,
                                        user=actor_of(request))
     audit: dict[str, Any] = {"alias": alias, "from": change.previous_version,

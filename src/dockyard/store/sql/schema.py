@@ -488,6 +488,7 @@ approval_requests = Table(
     Column("model_name", MODEL_NAME, nullable=False),
     Column("version", Integer, nullable=False),
     Column("target", String(300), nullable=False),
+    Column("archive_existing", Boolean, nullable=False),
     Column("author", String(250), nullable=False),
     Column("comment", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),

@@ -48,6 +48,7 @@ from dockyard.store.names import generate_run_name
 from dockyard.store.search import parse_filter, parse_order_by
 from dockyard.store.sql import engine as engines
 from dockyard.store.sql.common import check_max_results, decode_token, encode_token, unique_name
+from dockyard.store.sql.approvals import SqlApprovalMixin
 from dockyard.store.sql.datasets import SqlDatasetMixin
 from dockyard.store.sql.deployments import SqlDeploymentMixin
 from dockyard.store.sql.identity import SqlIdentityMixin
@@ -133,7 +134,8 @@ class _AlreadyApplied(Exception):
 
 
 class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
-                       SqlDeploymentMixin, SqlDatasetMixin, SqlIdentityMixin, MetadataStore):
+                       SqlDeploymentMixin, SqlDatasetMixin, SqlIdentityMixin, SqlApprovalMixin,
+                       MetadataStore):
     """The metadata store on SQLAlchemy 2 Core.
 
     ``uri`` is ``sqlite:///path.db``, ``sqlite://`` (in memory) or

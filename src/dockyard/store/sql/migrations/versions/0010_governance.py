@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("model_name", sa.String(200), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("target", sa.String(300), nullable=False),
+        sa.Column("archive_existing", sa.Boolean, nullable=False),
         sa.Column("author", USER, nullable=False),
         sa.Column("comment", sa.Text, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
