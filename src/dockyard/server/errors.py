@@ -35,6 +35,25 @@ def describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def describe_unparsed_body(exc: BaseException | None) -> str:
+    """Why a body could not be decoded, for FastAPI's bare "error parsing the body"."""
+    if isinstance(exc, RecursionError):
+        why = "it nests too deeply"
+    elif isinstance(exc, UnicodeDecodeError):
+        why = "it is not UTF-8 text"
+    elif exc is not None and str(exc):
+        why = str(exc)
+    else:
+        why = "it is malformed"
+    return f"request body is not valid JSON: {why}; send one JSON object"
+
+
+def _lone_surrogate(exc: BaseException) -> bool:
+    """Text with an unpaired UTF-16 surrogate (JSON's "\\ud800") cannot be stored."""
+    return isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc.reason)
+
+
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
 HtmlErrors = Callable[[Request, Exception], Response | None]
 
 
@@ -57,8 +76,21 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "INVALID_ARGUMENT")
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == _FASTAPI_PARSE_ERROR:
+            message = describe_unparsed_body(exc.__cause__)
         return page(request, exc) or JSONResponse(
-            {"error_code": code, "message": str(exc.detail)}, status_code=exc.status_code)
+            {"error_code": code, "message": message}, status_code=exc.status_code)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(request: Request, exc: UnicodeEncodeError) -> Response:
+        # Python's JSON parser accepts "\\ud800"; no database or file name can hold it.
+        if not _lone_surrogate(exc):
+            return await _unexpected(request, exc)
+        refused = InvalidArgument("the request holds text with a lone UTF-16 surrogate (such as "
+                                  "\\ud800), which is not valid Unicode; send the character's "
+                                  "full surrogate pair or its UTF-8 bytes")
+        return page(request, refused) or JSONResponse(refused.to_dict(), status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

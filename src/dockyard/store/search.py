@@ -41,6 +41,13 @@ NUMERIC_ATTRIBUTES = {"start_time", "end_time", "duration"}  # duration: end_tim
 ATTRIBUTE_ALIASES = {"run_id": "id", "run_name": "name"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 STRING_OPS = {"=", "!=", "like", "ilike"}
+MAX_FILTER_LENGTH = 10_000
+MAX_NESTING = 20
+"""Parentheses nest at most this deep: each level costs stack in this parser and in the
+database's SQL parser, whose stack (SQLite's holds about 27 levels) overflows long before
+10,000 characters do."""
+MAX_ORDER_BY = 20
+"""At most this many order-by clauses: each key is one more join, and databases cap joins."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> _Token:
@@ -205,11 +213,16 @@ class _Parser:
 
     def parse_atom(self) -> Node:
         if self.tok.kind == "lparen":
+            if self.depth >= MAX_NESTING:
+                raise self.error(f"parentheses nest deeper than {MAX_NESTING} levels; "
+                                 "remove redundant ones or split the search")
+            self.depth += 1
             self.advance()
             node = self.parse_or()
             if self.tok.kind != "rparen":
                 raise self.error("expected ')'")
             self.advance()
+            self.depth -= 1
             return node
         return self.parse_comparison()
 
@@ -344,8 +357,9 @@ def parse_filter(text: str | None) -> Node | None:
     if "\x00" in text:
         pos = text.index("\x00")
         raise InvalidFilter(f"the filter has a NUL character at position {pos}", position=pos, token="")
-    if len(text) > 10_000:
-        raise InvalidFilter("filter is longer than 10,000 characters", position=10_000, token="")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilter(f"filter is longer than {MAX_FILTER_LENGTH:,} characters",
+                            position=MAX_FILTER_LENGTH, token="")
     return _Parser(text).parse_filter()
 
 
@@ -355,4 +369,7 @@ def parse_order_by(clauses: list[str] | None) -> list[OrderBy]:
         return []
     if isinstance(clauses, str):
         clauses = [clauses]
+    if len(clauses) > MAX_ORDER_BY:
+        raise InvalidFilter(f"order_by has {len(clauses)} clauses; sort by at most {MAX_ORDER_BY}",
+                            position=0, token="")
     return [_Parser(c).parse_order_by() for c in clauses]

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from dockyard.client import Client
 from dockyard.entities import FileInfo, FileInfoPage, Page
 from dockyard.entities.validation import validate_artifact_path
+from dockyard.errors import InvalidArgument
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.writes import AuditedRoute
 from dockyard.store.artifacts.base import ArtifactStore
@@ -25,6 +26,15 @@ from dockyard.store.artifacts.base import ArtifactStore
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 Opener = Callable[[Client, str, str], ArtifactStore]
 """(client, owner id, path) -> the owner's store, checked for reading or for writing."""
+
+
+def _checked(path: str, request: Request, *, allow_root: bool = False) -> str:
+    """The validated ``path``. The router's ``{path:path}`` drops one trailing newline
+    ("a.txt%0A" matches with path "a.txt"), so the URL's own path is checked for it."""
+    if request.scope["path"].endswith("\n"):
+        raise InvalidArgument(f"artifact path {path!r:.200} ends with a newline (%0A); "
+                              "a path may not hold control characters")
+    return validate_artifact_path(path, allow_root=allow_root)
 
 
 def artifact_router(prefix: str, owner: str, tag: str, what: str,
@@ -43,13 +53,13 @@ def artifact_router(prefix: str, owner: str, tag: str, what: str,
         key = request.path_params[owner]
         store = readable(client_of(request), key, path)
         return json_response(FileInfoPage(items=store.list(
-            validate_artifact_path(path, allow_root=True))))
+            _checked(path, request, allow_root=True))))
 
     @router.get("/{path:path}", summary=f"Download one of {what} (streamed)",
                 response_class=StreamingResponse,
                 responses={200: {"content": {"application/octet-stream": {}}}})
     def download(path: str, request: Request) -> Response:
-        path = validate_artifact_path(path)
+        path = _checked(path, request)
         store = readable(client_of(request), request.path_params[owner], path)
         size = store.size(path)  # raises NotFound before the response starts
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -58,13 +68,13 @@ def artifact_router(prefix: str, owner: str, tag: str, what: str,
 
     @router.head("/{path:path}", include_in_schema=False)
     def size(path: str, request: Request) -> Response:
-        path = validate_artifact_path(path)
+        path = _checked(path, request)
         store = readable(client_of(request), request.path_params[owner], path)
         return Response(headers={"Content-Length": str(store.size(path))})
 
     @router.put("/{path:path}", status_code=204, summary=f"Upload one of {what} (streamed body)")
     async def upload(path: str, request: Request) -> Response:
-        path = validate_artifact_path(path)
+        path = _checked(path, request)
         # Refuse before reading a byte: a large upload that may not land must not fill the disk.
         store = await run_in_threadpool(writable, client_of(request),
                                         request.path_params[owner], path)
@@ -84,7 +94,7 @@ def artifact_router(prefix: str, owner: str, tag: str, what: str,
     @router.delete("/{path:path}", status_code=204,
                    summary=f"Delete a file or folder of {what} that may still change")
     def delete(request: Request, path: str = "") -> Response:
-        path = validate_artifact_path(path, allow_root=True)
+        path = _checked(path, request, allow_root=True)
         writable(client_of(request), request.path_params[owner], path).delete(path)
         request.state.audit = {"path": path}
         return Response(status_code=204)
