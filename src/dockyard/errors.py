@@ -63,6 +63,13 @@ class TooLarge(InvalidArgument):
     http_status = 413
 
 
+class UnsupportedMediaType(InvalidArgument):
+    """A request body is not of the media type the route reads (JSON)."""
+
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
 class NotFound(DockyardError, LookupError):
     """The id or name does not exist."""
 

@@ -86,7 +86,7 @@ def check_lifetime(seconds: Any) -> float | None:
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
-            math.isfinite(seconds) and 0 < seconds <= MAX_LIFETIME_SECONDS):
+            0 < seconds <= MAX_LIFETIME_SECONDS and math.isfinite(seconds)):
         raise InvalidArgument(f"expires_in_seconds must be a positive number of seconds up to "
                               f"{MAX_LIFETIME_SECONDS:,}, got {seconds!r:.40}")
     return float(seconds)

@@ -16,7 +16,8 @@ from dockyard._version import __version__
 from dockyard.client import Client
 from dockyard.config import get_settings
 from dockyard.server.auth import AuthConfig
-from dockyard.server.deps import add_body_schemas
+from dockyard.server.deps import MAX_JSON_BODY, add_body_schemas
+from dockyard.server.limits import BodyLimit
 from dockyard.server.errors import install_error_handlers
 from dockyard.server.routes import artifacts as artifact_routes
 from dockyard.server.routes import (
@@ -91,6 +92,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None,
     app.state.client = client
     app.state.auth = auth or AuthConfig()
     install_error_handlers(app, html_error_response)
+    app.add_middleware(BodyLimit, limit=MAX_JSON_BODY)
     for module in (projects, experiments, runs, artifact_routes, audit, models, lineage,
                    ground_truth, monitors, monitoring, deployments, datasets, identity,
                    approvals):

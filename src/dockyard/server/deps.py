@@ -8,7 +8,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from dockyard.client import Client
-from dockyard.errors import InvalidArgument, TooLarge
+from dockyard.errors import InvalidArgument, TooLarge, UnsupportedMediaType
 from dockyard.server.errors import describe_validation
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,8 +47,14 @@ async def parse_body(request: Request, model: type[M]) -> M:
     """Validate a JSON body straight from bytes (pydantic's parser, several times
     faster than decoding to Python objects first: the batch route's hot path).
 
-    Bodies over :data:`MAX_JSON_BODY` are refused with 413 before they fill memory.
+    Bodies over :data:`MAX_JSON_BODY` are refused with 413 before they fill memory,
+    and bodies not sent as ``application/json`` with 415: a form on another site
+    cannot post one (browsers send forms only as text, URL-encoded or multipart).
     """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(f"the body must be JSON sent with Content-Type: "
+                                   f"application/json, not {media_type or 'no content type'!r}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_JSON_BODY:
         raise TooLarge(f"the body is {declared} bytes; the limit is {MAX_JSON_BODY} (split the batch)")

@@ -78,6 +78,8 @@ def install_error_handlers(app: FastAPI, html_errors: HtmlErrors | None = None) 
         code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "INVALID_ARGUMENT")
         message = str(exc.detail)
         if exc.status_code == 400 and message == _FASTAPI_PARSE_ERROR:
+            if isinstance(exc.__cause__, DockyardError):  # e.g. the body limit, while reading
+                return await _dockyard(request, exc.__cause__)
             message = describe_unparsed_body(exc.__cause__)
         return page(request, exc) or JSONResponse(
             {"error_code": code, "message": message}, status_code=exc.status_code)
