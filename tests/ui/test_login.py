@@ -165,8 +165,9 @@ def test_the_login_page_sends_nobody_elsewhere(auth_server: AuthServer) -> None:
 
 
 def test_a_login_posted_from_another_site_is_refused(auth_server: AuthServer) -> None:
-    refused = auth_server.sign_in("ann", Origin="https://evil.example")
-    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    for origin in ("https://evil.example", "null", auth_server.url.replace("http:", "https:")):
+        refused = auth_server.sign_in("ann", Origin=origin)
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers, origin
     assert auth_server.sign_in("ann", Origin=auth_server.url).status_code == 303
 
 
