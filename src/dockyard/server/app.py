@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
@@ -39,6 +39,8 @@ from dockyard.server.ui import html_error_response
 from dockyard.server.ui import router as ui_router
 from dockyard.server.ui_data import router as ui_data_router
 from dockyard.server.ui_deployments import router as ui_deployments_router
+from dockyard.server.ui_login import SignInRequired, require_page_access, sign_in_redirect
+from dockyard.server.ui_login import router as ui_login_router
 from dockyard.server.ui_models import router as ui_models_router
 from dockyard.server.ui_monitoring import router as ui_monitoring_router
 from dockyard.server.ui_study import router as ui_study_router
@@ -99,13 +101,11 @@ def create_app(uri: str | None = None, artifacts: str | None = None,
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(datasets.files_router, prefix=API_PREFIX)
     app.include_router(monitoring.metrics_router)
-    app.include_router(ui_router)
-    app.include_router(ui_models_router)
-    app.include_router(ui_monitoring_router)
-    app.include_router(ui_deployments_router)
-    app.include_router(ui_data_router)
-    app.include_router(ui_study_router)
-    app.include_router(ui_validation_router)
+    app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.include_router(ui_login_router)
+    for page_router in (ui_router, ui_models_router, ui_monitoring_router, ui_deployments_router,
+                        ui_data_router, ui_study_router, ui_validation_router):
+        app.include_router(page_router, dependencies=[Depends(require_page_access)])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict[str, Any]:

@@ -104,7 +104,8 @@ def render(request: Request, name: str, section: str, status_code: int = 200, **
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The page for an error: a message and the way back, never a stack trace."""
-    titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 413: "Too large"}
+    titles = {400: "Bad request", 401: "Sign in", 403: "Not allowed", 404: "Not found",
+              409: "Conflict", 413: "Too large"}
     path = request.url.path
     section, label, href = next((entry for entry in NAV
                                  if path == entry[2] or path.startswith(entry[2] + "/")),
