@@ -22,6 +22,8 @@ class AuditEvent(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict)
     """A summary of the change (sizes and keys, not bulk data)."""
     status: int = 200
+    before: dict[str, Any] | None = None
+    """The state the change replaced, when the route knows it (a summary, like ``request``)."""
 
 
 AuditEventPage = Page[AuditEvent]

@@ -76,6 +76,7 @@ class AuditedRoute(APIRoute):
                     resource_id=_resource(request, response),
                     request=request.state.audit,
                     status=response.status_code,
+                    before=getattr(request.state, "audit_before", None),
                 )
                 store = request.app.state.client.store
                 await run_in_threadpool(store.record_audit_event, event)

@@ -244,8 +244,16 @@ class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStor
         since: int | None = None,
         until: int | None = None,
         max_results: int = 1000,
+        after_id: int | None = None,
     ) -> list[AuditEvent]:
-        """Audit events, oldest first."""
+        """Audit events, oldest first (in id order), at most ``max_results`` of them.
+
+        ``since`` is included and ``until`` excluded (ms since the epoch). With
+        ``after_id``, only events whose id is greater: pass the last id of one
+        page to read the next, until a page comes back short. Raises
+        InvalidArgument for a ``max_results`` out of bounds or an id or time
+        out of range.
+        """
 
     def close(self) -> None:
         """Release connections."""

@@ -648,15 +648,20 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
                 raise InvalidArgument(
                     f"audit event {field} is {len(row[field])} characters; the limit is {limit}")
         row["request"] = orjson.dumps(row["request"]).decode()
+        if row["before"] is not None:
+            row["before"] = orjson.dumps(row["before"]).decode()
         with self._write() as conn:
             new_id = conn.execute(audit_events.insert().values(**row)).inserted_primary_key[0]
         return event.model_copy(update={"id": new_id})
 
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
-                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+                            until: int | None = None, max_results: int = 1000,
+                            after_id: int | None = None) -> list[AuditEvent]:
         limit = check_max_results(max_results)
         conds = []
+        if after_id is not None:
+            conds.append(audit_events.c.id > v.int64("after_id", after_id))
         if resource_type:
             conds.append(audit_events.c.resource_type == resource_type)
         if resource_id:
@@ -670,4 +675,6 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
         query = select(audit_events).where(*conds).order_by(audit_events.c.id).limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [AuditEvent(**{**r, "request": orjson.loads(r["request"])}) for r in rows]
+        return [AuditEvent(**{**r, "request": orjson.loads(r["request"]),
+                              "before": None if r["before"] is None else orjson.loads(r["before"])})
+                for r in rows]
