@@ -3,8 +3,9 @@
 Audit events: ``monitor`` (id: the monitor id) for changes of a monitor, its
 last run and its values; ``alert`` (id: the alert id) for saved alerts and
 their events. Updating or deleting a monitor, and replacing an alert, also
-record the state replaced (``before``, in the same summary). Channel settings can hold secrets (webhook URLs, passwords):
-the audit trail records only their types.
+record the state replaced (``before``, in the same summary). Channel
+settings can hold secrets (webhook URLs, passwords): the audit trail records
+only their types.
 """
 
 from __future__ import annotations
