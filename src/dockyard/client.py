@@ -755,10 +755,12 @@ class Client:
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
                             until: int | None = None, max_results: int = 1000,
-                            after_id: int | None = None) -> list[AuditEvent]:
-        """Audit events, oldest first; with ``after_id``, only those after that event."""
+                            after_id: int | None = None,
+                            newest_first: bool = False) -> list[AuditEvent]:
+        """Audit events, oldest first (or newest first); with ``after_id``, only those
+        after that event in this order."""
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
-                                              max_results, after_id)
+                                              max_results, after_id, newest_first)
 
     def iter_audit_events(self, resource_type: str | None = None,
                           resource_id: str | None = None, actor: str | None = None,

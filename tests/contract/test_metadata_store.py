@@ -1447,7 +1447,7 @@ class MetadataStoreContract:
 
 
 def assert_pages_by_id(store: MetadataStore, actor: str, events: list[AuditEvent]) -> None:
-    """Five events of ``actor``, read whole in pages of two by ``after_id``."""
+    """Five events of ``actor``, read whole in pages of two by ``after_id``, either way."""
     ids = [e.id for e in events]
     assert all(isinstance(i, int) for i in ids) and ids == sorted(ids)
     pages, after = [], None
@@ -1464,6 +1464,10 @@ def assert_pages_by_id(store: MetadataStore, actor: str, events: list[AuditEvent
     assert store.search_audit_events(actor=actor, after_id=ids[1],
                                      since=events[3].time, until=events[3].time + 1) == [
         events[3]]
+    newest = store.search_audit_events(actor=actor, max_results=2, newest_first=True)
+    assert newest == events[::-1][:2]
+    assert store.search_audit_events(actor=actor, newest_first=True,
+                                     after_id=newest[-1].id) == events[::-1][2:]
     with pytest.raises(InvalidArgument):
         store.search_audit_events(actor=actor, after_id=2**70)
 

@@ -33,11 +33,13 @@ def search_audit_events(
     since: int | None = _SINCE,
     until: int | None = _UNTIL,
     max_results: int = 1000,
-    after_id: int | None = Query(None, description="only events with a greater id: pass the "
-                                                   "last id of a page to read the next"),
+    after_id: int | None = Query(None, description="only the events after this one in the "
+                                                   "order asked for: pass the last id of a "
+                                                   "page to read the next"),
+    newest_first: bool = Query(False, description="in descending id order"),
 ) -> Response:
     events = client_of(request).search_audit_events(
-        resource_type, resource_id, actor, since, until, max_results, after_id)
+        resource_type, resource_id, actor, since, until, max_results, after_id, newest_first)
     return json_response(AuditEventPage(items=events))
 
 
