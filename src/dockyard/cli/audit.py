@@ -7,7 +7,6 @@ trail of any length exports in bounded memory.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +18,8 @@ import typer
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
 from dockyard.cli.output import err_console, fmt_time, print_json, table
 from dockyard.entities import AuditEvent
+from dockyard.entities.audit import parse_time
+from dockyard.errors import InvalidArgument
 
 app = typer.Typer(help="The audit trail: who changed what, when, and what it replaced.",
                   no_args_is_help=True)
@@ -37,22 +38,13 @@ SinceOption = typer.Option(None, "--since", help=f"From this time, included: {_W
 UntilOption = typer.Option(None, "--until", help=f"Up to this time, excluded: {_WHEN}.")
 
 
-def parse_time(text: str | None, option: str) -> int | None:
-    """A time on the command line as ms since the epoch: digits are already that, anything
-    else is an ISO 8601 date or time (UTC unless it names its zone)."""
+def _time(text: str | None, option: str) -> int | None:
     if text is None:
         return None
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is neither an ISO date or time (2026-05-01, "
-                                 "2026-05-01T12:00) nor ms since the epoch",
-                                 param_hint=option) from None
-    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return int(when.timestamp() * 1000)
+        return parse_time(text, option)
+    except InvalidArgument as exc:
+        raise typer.BadParameter(exc.message, param_hint=option) from None
 
 
 def summary(change: dict[str, object] | None) -> str:
@@ -79,8 +71,8 @@ def list_events(
     """The newest matching events, newest first: time, user, action, resource, status, the
     change and the state it replaced."""
     events = client(uri).search_audit_events(
-        resource_type, resource_id, user, parse_time(since, "--since"),
-        parse_time(until, "--until"), max_results, newest_first=True)
+        resource_type, resource_id, user, _time(since, "--since"),
+        _time(until, "--until"), max_results, newest_first=True)
     if as_json:
         print_json(events)
         return
@@ -113,8 +105,8 @@ def export(
 ) -> None:
     """Every matching event as JSON Lines (one JSON object per line), oldest first."""
     events = client(uri).iter_audit_events(
-        resource_type, resource_id, user, parse_time(since, "--since"),
-        parse_time(until, "--until"))
+        resource_type, resource_id, user, _time(since, "--since"),
+        _time(until, "--until"))
     if output is None:
         _write(events, sys.stdout.buffer)
         sys.stdout.buffer.flush()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.entities.tracking import Page
+from dockyard.errors import InvalidArgument
 
 
 class AuditEvent(BaseModel):
@@ -27,3 +29,19 @@ class AuditEvent(BaseModel):
 
 
 AuditEventPage = Page[AuditEvent]
+
+
+def parse_time(text: str, name: str = "time") -> int:
+    """A time as typed by a person, as ms since the epoch: digits are already that; anything
+    else is an ISO 8601 date or time (2026-05-01, 2026-05-01T12:00), UTC unless it names its
+    zone. Raises InvalidArgument."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"{name} {text!r:.60} is neither an ISO date or time (2026-05-01, "
+                              "2026-05-01T12:00) nor ms since the epoch") from None
+    when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)

@@ -34,6 +34,7 @@ from dockyard.server.routes import (
 )
 from dockyard.server.ui import html_error_response
 from dockyard.server.ui import router as ui_router
+from dockyard.server.ui_audit import router as ui_audit_router
 from dockyard.server.ui_data import router as ui_data_router
 from dockyard.server.ui_deployments import router as ui_deployments_router
 from dockyard.server.ui_models import router as ui_models_router
@@ -92,6 +93,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None) -> FastAPI:
     app.include_router(ui_data_router)
     app.include_router(ui_study_router)
     app.include_router(ui_validation_router)
+    app.include_router(ui_audit_router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict[str, Any]:
