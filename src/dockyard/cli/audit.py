@@ -12,13 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-import orjson
 import typer
 
 from dockyard.cli.common import JsonOption, UriOption, client, handle_errors
 from dockyard.cli.output import err_console, fmt_time, print_json, table
 from dockyard.entities import AuditEvent
-from dockyard.entities.audit import parse_time
+from dockyard.entities.audit import parse_time, summarize
 from dockyard.errors import InvalidArgument
 
 app = typer.Typer(help="The audit trail: who changed what, when, and what it replaced.",
@@ -47,14 +46,6 @@ def _time(text: str | None, option: str) -> int | None:
         raise typer.BadParameter(exc.message, param_hint=option) from None
 
 
-def summary(change: dict[str, object] | None) -> str:
-    """A change (or the state it replaced) on one line, cut to fit a table cell."""
-    if not change:
-        return "-"
-    text = ", ".join(f"{k}={orjson.dumps(value).decode()}" for k, value in change.items())
-    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS - 3] + "..."
-
-
 @app.command("list")
 @handle_errors
 def list_events(
@@ -80,7 +71,8 @@ def list_events(
                            "before"],
           [(e.id, fmt_time(e.time), e.actor, e.action,
             e.resource_type + (f" {e.resource_id}" if e.resource_id else ""), e.status,
-            summary(e.request), summary(e.before)) for e in events])
+            summarize(e.request, SUMMARY_CHARS) or "-",
+            summarize(e.before, SUMMARY_CHARS) or "-") for e in events])
 
 
 def _write(events: Iterable[AuditEvent], out: IO[bytes]) -> int:

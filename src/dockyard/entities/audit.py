@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.entities.tracking import Page
@@ -45,3 +47,12 @@ def parse_time(text: str, name: str = "time") -> int:
                               "2026-05-01T12:00) nor ms since the epoch") from None
     when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
     return int(when.timestamp() * 1000)
+
+
+def summarize(change: dict[str, Any] | None, width: int = 160) -> str:
+    """A change, or the state it replaced, on one line (``key=value, ...``), cut to ``width``
+    characters."""
+    if not change:
+        return ""
+    text = ", ".join(f"{k}={orjson.dumps(value).decode()}" for k, value in change.items())
+    return text if len(text) <= width else text[:width - 1] + "\u2026"

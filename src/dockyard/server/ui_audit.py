@@ -9,13 +9,11 @@ so a link shows what its sender saw.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dockyard.entities.audit import parse_time
+from dockyard.entities.audit import parse_time, summarize
 from dockyard.errors import InvalidArgument
 from dockyard.server.deps import client_of
 from dockyard.server.ui import PAGE_SIZES, query_url, render, templates
@@ -23,18 +21,9 @@ from dockyard.server.ui import PAGE_SIZES, query_url, render, templates
 router = APIRouter(include_in_schema=False)
 
 DEFAULT_SIZE = 50
-SUMMARY_CHARS = 160
 RESOURCE_TYPES = ("project", "experiment", "run", "artifact", "registered-model",
                   "model-version", "model-alias", "deployment", "monitor", "alert", "dataset",
                   "user", "token")
-
-
-def change_summary(change: dict[str, Any] | None) -> str:
-    """A change, or the state it replaced, on one line: ``key=value, ...``, cut short."""
-    if not change:
-        return ""
-    text = ", ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in change.items())
-    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS - 1] + "\u2026"
 
 
 def _time_field(ms: int | None) -> str:
@@ -68,4 +57,4 @@ def audit(request: Request, resource_type: str = "", resource_id: str = "", acto
         newest_url=query_url("/audit", state))
 
 
-templates.env.globals.update(change_summary=change_summary)
+templates.env.globals.update(change_summary=summarize)
