@@ -26,11 +26,13 @@ class SeededAudit:
     """One deployment created."""
     first: str
     """The deployment ana created first and updated last."""
+    evil: str
+    """A user whose name is markup, who created one experiment."""
 
 
 def seed_audit(server: ServerProcess) -> SeededAudit:
     tag = uuid.uuid4().hex[:8]
-    ana, bob = f"ana-{tag}", f"bob-{tag}"
+    ana, bob, evil = f"ana-{tag}", f"bob-{tag}", f"{XSS_USER}-{tag}"
     model = f"churn-{tag}"
 
     def spec(name: str, version: str = "1") -> dict[str, object]:
@@ -47,8 +49,8 @@ def seed_audit(server: ServerProcess) -> SeededAudit:
         assert http.post("/deployments", json=spec(f"b-{tag}"),
                          headers={"X-Dockyard-User": bob}).status_code == 201
         assert http.post("/experiments", json={"name": f"xss-{tag}"},
-                         headers={"X-Dockyard-User": XSS_USER}).status_code == 201
-    return SeededAudit(server.url, ana, bob, names[0])
+                         headers={"X-Dockyard-User": evil}).status_code == 201
+    return SeededAudit(server.url, ana, bob, names[0], evil)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,8 @@ def test_bad_input_is_a_400(http: httpx.Client) -> None:
 
 
 def test_everything_is_escaped(http: httpx.Client, seeded: SeededAudit) -> None:
-    page = http.get("/audit", params={"actor": XSS_USER}).text
+    page = http.get("/audit", params={"actor": seeded.evil}).text
     assert XSS_USER not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert rows(page) == [("&lt;script&gt;alert(1)&lt;/script&gt;", "create_experiment")]
+    escaped = seeded.evil.replace("<", "&lt;").replace(">", "&gt;")
+    assert rows(page) == [(escaped, "create_experiment")]
+    assert page.count(escaped) == 3 and f'value="{escaped}"' in page  # form, row, cell
