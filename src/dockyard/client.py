@@ -754,9 +754,31 @@ class Client:
     # audit ---------------------------------------------------------------------------
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
-                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+                            until: int | None = None, max_results: int = 1000,
+                            after_id: int | None = None,
+                            newest_first: bool = False) -> list[AuditEvent]:
+        """Audit events, oldest first (or newest first); with ``after_id``, only those
+        after that event in this order."""
         return self.store.search_audit_events(resource_type, resource_id, actor, since, until,
-                                              max_results)
+                                              max_results, after_id, newest_first)
+
+    def iter_audit_events(self, resource_type: str | None = None,
+                          resource_id: str | None = None, actor: str | None = None,
+                          since: int | None = None, until: int | None = None,
+                          page_size: int = 1000) -> Iterator[AuditEvent]:
+        """Every matching audit event, oldest first, read a page at a time.
+
+        Events recorded while the loop runs are included when they match: the
+        trail only grows, and each page starts after the last id seen.
+        """
+        after_id = None
+        while True:
+            page = self.search_audit_events(resource_type, resource_id, actor, since, until,
+                                            page_size, after_id)
+            yield from page
+            if len(page) < page_size:
+                return
+            after_id = page[-1].id
 
 
 def _from_report(report: Any, report_uri: str) -> NewModelValidation:

@@ -35,6 +35,7 @@ from dockyard.entities import (
     RunTag,
     now_ms,
 )
+from dockyard.entities.deployment import DeploymentSpec, Route
 from dockyard.entities.downsample import downsample
 from dockyard.errors import (
     AlreadyExists,
@@ -1320,7 +1321,21 @@ class MetadataStoreContract:
         assert recorded.id is not None
         assert recorded.model_dump(exclude={"id"}) == event.model_dump(exclude={"id"})
         [found] = store.search_audit_events(resource_type="run", resource_id=event.resource_id)
-        assert found == recorded
+        assert found == recorded and found.before is None
+
+    def test_audit_event_keeps_the_state_it_replaced(self, store: MetadataStore) -> None:
+        before = {"revision": 3, "routes": [{"version": "2", "weight": 90}], "empty": {},
+                  "text": "\u2713"}
+        event = store.record_audit_event(AuditEvent(
+            time=T0, actor=unique("user"), action="update_deployment",
+            resource_type="deployment", resource_id=unique("d"), request={"revision": 4},
+            before=before))
+        [found] = store.search_audit_events(resource_id=event.resource_id)
+        assert found == event and found.before == before
+        empty = store.record_audit_event(event.model_copy(update={"id": None, "before": {}}))
+        assert store.search_audit_events(after_id=event.id, resource_id=event.resource_id) == [
+            empty]
+        assert empty.before == {}
 
     def test_audit_events_by_resource_and_actor(self, store: MetadataStore) -> None:
         ann, bob = unique("ann"), unique("bob")
@@ -1344,6 +1359,13 @@ class MetadataStoreContract:
         assert store.search_audit_events(actor=bob, resource_id=res) == [e2]
         assert store.search_audit_events(actor=unique("nobody")) == []
         assert store.search_audit_events(actor=ann, max_results=2) == [e1, e3]
+
+    def test_audit_events_page_by_id(self, store: MetadataStore) -> None:
+        actor = unique("pager")
+        events = [store.record_audit_event(AuditEvent(
+            time=T0 + 10 - i, actor=actor, action="runs.update", resource_type="run"))
+            for i in range(5)]  # ids grow while times fall: pages follow the ids
+        assert_pages_by_id(store, actor, events)
 
     def test_audit_events_without_a_filter(self, store: MetadataStore) -> None:
         with warnings.catch_warnings():
@@ -1424,6 +1446,32 @@ class MetadataStoreContract:
         assert store.get_run(run.id).status is RunStatus.FINISHED
 
 
+def assert_pages_by_id(store: MetadataStore, actor: str, events: list[AuditEvent]) -> None:
+    """Five events of ``actor``, read whole in pages of two by ``after_id``, either way."""
+    ids = [e.id for e in events]
+    assert all(isinstance(i, int) for i in ids) and ids == sorted(ids)
+    pages, after = [], None
+    while True:
+        page = store.search_audit_events(actor=actor, max_results=2, after_id=after)
+        pages.append(page)
+        if len(page) < 2:
+            break
+        after = page[-1].id
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [e for p in pages for e in p] == events
+    assert store.search_audit_events(actor=actor, after_id=ids[-1]) == []
+    assert store.search_audit_events(actor=actor, after_id=0) == events
+    assert store.search_audit_events(actor=actor, after_id=ids[1],
+                                     since=events[3].time, until=events[3].time + 1) == [
+        events[3]]
+    newest = store.search_audit_events(actor=actor, max_results=2, newest_first=True)
+    assert newest == events[::-1][:2]
+    assert store.search_audit_events(actor=actor, newest_first=True,
+                                     after_id=newest[-1].id) == events[::-1][2:]
+    with pytest.raises(InvalidArgument):
+        store.search_audit_events(actor=actor, after_id=2**70)
+
+
 class TestSqliteStore(SqliteBackend, MetadataStoreContract):
     pass
 
@@ -1458,6 +1506,25 @@ class TestRestStore(RestBackend, MetadataStoreContract):
         assert [e.action for e in store.search_audit_events(resource_type="run", resource_id=run.id)] == [
             "create_run", "log_batch", "update_run"]
         assert mine[2].request["metrics"] == 1 and mine[3].request == {"status": "FINISHED"}
+
+    def test_audit_event_keeps_the_state_it_replaced(self, store: MetadataStore) -> None:
+        name = unique("d")
+        made = store.create_deployment(DeploymentSpec(
+            name=name, routes=[Route(model_name=unique("m"), version="1")]))
+        store.update_deployment(made.spec().model_copy(update={"description": "v2"}))
+        created, updated = store.search_audit_events(resource_type="deployment",
+                                                     resource_id=name)
+        assert created.before is None
+        assert updated.before is not None and updated.before["revision"] == 1
+        assert updated.before["description"] == "" and "scaling" not in updated.before
+
+    def test_audit_events_page_by_id(self, store: MetadataStore) -> None:
+        actor = store.http.client.headers[USER_HEADER]  # type: ignore[attr-defined]
+        for _ in range(5):
+            new_experiment(store)
+        events = store.search_audit_events(actor=actor)
+        assert len(events) == 5
+        assert_pages_by_id(store, actor, events)
 
     def test_audit_events_by_time(self, store: MetadataStore) -> None:
         actor = store.http.client.headers[USER_HEADER]  # type: ignore[attr-defined]

@@ -147,6 +147,11 @@ def test_changes_are_audited_without_channel_settings(api: httpx.Client) -> None
                                              "set_monitor_run", "log_monitor_values",
                                              "delete_monitor"]
     assert events[0]["request"]["channels"] == ["webhook"]
+    assert events[0]["before"] is None
+    assert events[1]["before"]["window_seconds"] == created["window_seconds"] != 600
+    assert events[1]["request"]["window_seconds"] == 600
+    assert events[4]["before"]["window_seconds"] == 600
+    assert events[4]["before"]["channels"] == ["webhook"]
     assert secret not in str(events)
 
 
@@ -159,3 +164,9 @@ def test_alert_changes_are_audited(api: httpx.Client, monitor: dict[str, Any]) -
     events = api.get("/audit-events", params={"resource_type": "alert",
                                               "resource_id": alert["id"]}).json()["items"]
     assert [e["action"] for e in events] == ["save_alert", "record_alert_event"]
+    assert events[0]["before"] is None
+    resolved = {**alert, "state": "resolved", "updated_at": T0 + 1}
+    assert api.put(f"/alerts/{alert['id']}", json=resolved).status_code == 200
+    last = api.get("/audit-events", params={"resource_type": "alert",
+                                            "resource_id": alert["id"]}).json()["items"][-1]
+    assert last["before"]["state"] == "firing" and last["request"]["state"] == "resolved"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
@@ -360,17 +359,6 @@ def compare(request: Request, run: list[str] = Query([]), metric: str = "") -> R
     return render(request, "compare.html", "experiments", runs=runs, param_keys=param_keys,
                   metric_keys=metric_keys, differs=differs, metric=metric, parcoords=parcoords,
                   chart_runs=[{"id": r.id, "name": r.name} for r in runs])
-
-
-@router.get("/audit")
-def audit(request: Request, actor: str = "", resource_type: str = "", days: int = 7) -> Response:
-    if not 1 <= days <= 365:
-        raise InvalidArgument(f"days must be between 1 and 365; got {days}")
-    since = int((time.time() - days * 86400) * 1000)
-    events = client_of(request).search_audit_events(
-        resource_type=resource_type or None, actor=actor or None, since=since, max_results=50_000)
-    return render(request, "audit.html", "audit", events=list(reversed(events))[:500],
-                  total=len(events), actor=actor, resource_type=resource_type, days=days)
 
 
 def html_error_response(request: Request, exc: Exception) -> HTMLResponse | None:

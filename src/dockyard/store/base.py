@@ -245,8 +245,19 @@ class MetadataStore(RegistryStore, MonitoringStore, DeploymentStore, DatasetStor
         since: int | None = None,
         until: int | None = None,
         max_results: int = 1000,
+        after_id: int | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Audit events, oldest first."""
+        """Audit events in id order, oldest first (newest first with ``newest_first``),
+        at most ``max_results`` of them.
+
+        ``since`` is included and ``until`` excluded (ms since the epoch). With
+        ``after_id``, only the events after that one in the order asked for (a
+        greater id, or with ``newest_first`` a smaller one): pass the last id of
+        one page to read the next, until a page comes back short. Raises
+        InvalidArgument for a ``max_results`` out of bounds or an id or time
+        out of range.
+        """
 
     def close(self) -> None:
         """Release connections."""

@@ -228,10 +228,13 @@ class RestMetadataStore(MetadataStore):
 
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
-                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+                            until: int | None = None, max_results: int = 1000,
+                            after_id: int | None = None,
+                            newest_first: bool = False) -> list[AuditEvent]:
         return AuditEventPage.model_validate_json(self._get(
             "/audit-events", resource_type=resource_type, resource_id=resource_id, actor=actor,
-            since=since, until=until, max_results=max_results)).items
+            since=since, until=until, max_results=max_results, after_id=after_id,
+            newest_first=newest_first or None)).items
 
     # ground truth
     def log_ground_truth(self, prediction_ids: Sequence[str], labels: Sequence[Any],

@@ -1,10 +1,13 @@
 """Deployments: the inventory of what runs where, their changes and their history.
 
 Audit events: ``deployment`` (id: its name) for every change, with the
-versions it routes to.
+versions it routes to; an update or a deletion also records the state it
+replaced (``before``: revision, routes with their weights, the settings).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -25,6 +28,20 @@ def _audit(request: Request, deployment: Deployment, **change: object) -> None:
     request.state.resource_id = deployment.name
     request.state.audit = {"revision": deployment.revision, "routes": deployment.versions(),
                            **change}
+
+
+def _state(deployment: Deployment, new: DeploymentSpec | None = None) -> dict[str, Any]:
+    """What the audit trail keeps of a deployment's state: its revision, routes with their
+    weights, and its settings (only those ``new`` changes, when given). Of ``config``, which
+    may hold secrets, only the keys."""
+    old = deployment.spec().model_dump(mode="json", exclude={"name", "routes"})
+    if new is not None:
+        changed = new.model_dump(mode="json", exclude={"name", "routes"})
+        old = {k: value for k, value in old.items() if changed.get(k) != value}
+    if "config" in old:
+        old["config"] = sorted(old["config"])
+    return {"revision": deployment.revision, "status": deployment.status,
+            "routes": [r.model_dump(mode="json") for r in deployment.routes], **old}
 
 
 @router.post("/deployments", tags=TAGS, response_model=Deployment, status_code=201,
@@ -55,10 +72,16 @@ def update_deployment(name: str, body: UpdateDeployment, request: Request) -> Re
     if body.spec.name != name:
         raise InvalidArgument(f"the spec names {body.spec.name!r:.80}, but the path names "
                               f"{name!r:.80}: PUT a deployment's spec to /deployments/<its name>")
-    deployment = client_of(request).store.update_deployment(
+    store = client_of(request).store
+    previous = store.get_deployment(name)
+    deployment = store.update_deployment(
         body.spec, action=body.action, message=body.message, user=actor_of(request),
         expected_revision=body.expected_revision)
     _audit(request, deployment, action=body.action)
+    if deployment.revision in (previous.revision, previous.revision + 1):
+        # Otherwise another change came between the read and this one: the state it
+        # replaced is not the one read, and the trail says nothing rather than something wrong.
+        request.state.audit_before = _state(previous, body.spec)
     return json_response(deployment)
 
 
@@ -85,4 +108,5 @@ def get_deployment_history(name: str, request: Request,
 def delete_deployment(name: str, request: Request) -> Response:
     deployment = client_of(request).store.delete_deployment(name)
     _audit(request, deployment, action="delete")
+    request.state.audit_before = _state(deployment)
     return json_response(deployment)

@@ -2,8 +2,10 @@
 
 Audit events: ``monitor`` (id: the monitor id) for changes of a monitor, its
 last run and its values; ``alert`` (id: the alert id) for saved alerts and
-their events. Channel settings can hold secrets (webhook URLs, passwords):
-the audit trail records only their types.
+their events. Updating or deleting a monitor, and replacing an alert, also
+record the state replaced (``before``, in the same summary). Channel
+settings can hold secrets (webhook URLs, passwords): the audit trail records
+only their types.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import Alert, AlertEvent, Monitor, MonitorSpec, MonitorValue, Page
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 from dockyard.server.deps import client_of, json_body, json_response, parse_body
 from dockyard.server.schemas import MonitorValues, SetMonitorRun, ValuesWritten
 from dockyard.server.writes import AuditedRoute
@@ -37,6 +39,11 @@ def _spec_change(spec: MonitorSpec) -> dict[str, Any]:
             "model_version": spec.model_version, "deployment": spec.deployment,
             "window_seconds": spec.window_seconds, "rules": [r.name for r in spec.rules],
             "channels": [c.get("type") for c in spec.channels]}
+
+
+def _alert_change(alert: Alert) -> dict[str, Any]:
+    return {"monitor_id": alert.monitor_id, "rule": alert.rule, "state": alert.state,
+            "severity": alert.severity}
 
 
 # monitors ------------------------------------------------------------------------------
@@ -70,8 +77,11 @@ def get_monitor(monitor_id: str, request: Request) -> Response:
 @router.put(_MONITOR, tags=MONITORS, response_model=Monitor,
             summary="Replace a monitor's spec (its name too); values and alerts stay")
 def update_monitor(monitor_id: str, body: MonitorSpec, request: Request) -> Response:
-    monitor = client_of(request).update_monitor(monitor_id, body)
+    client = client_of(request)
+    previous = client.get_monitor(monitor_id)
+    monitor = client.update_monitor(monitor_id, body)
     _audit(request, monitor.id, _spec_change(monitor))
+    request.state.audit_before = _spec_change(previous)
     return json_response(monitor)
 
 
@@ -80,6 +90,7 @@ def update_monitor(monitor_id: str, body: MonitorSpec, request: Request) -> Resp
 def delete_monitor(monitor_id: str, request: Request) -> Response:
     monitor = client_of(request).delete_monitor(monitor_id)
     _audit(request, monitor.id, {"name": monitor.name, "model_name": monitor.model_name})
+    request.state.audit_before = _spec_change(monitor)
     return json_response(monitor)
 
 
@@ -132,9 +143,15 @@ def save_alert(alert_id: str, body: Alert, request: Request) -> Response:
     if body.id != alert_id:
         raise InvalidArgument(f"the alert's id is {body.id!r:.80}, but the path names "
                               f"{alert_id!r:.80}: PUT an alert to /alerts/<its id>")
-    alert = client_of(request).save_alert(body)
-    _audit(request, alert.id, {"monitor_id": alert.monitor_id, "rule": alert.rule,
-                               "state": alert.state, "severity": alert.severity})
+    client = client_of(request)
+    try:
+        previous: Alert | None = client.get_alert(alert_id)
+    except NotFound:
+        previous = None  # a new alert: nothing replaced
+    alert = client.save_alert(body)
+    _audit(request, alert.id, _alert_change(alert))
+    if previous is not None:
+        request.state.audit_before = _alert_change(previous)
     return json_response(alert)
 
 

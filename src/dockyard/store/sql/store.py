@@ -658,9 +658,14 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
 
     def search_audit_events(self, resource_type: str | None = None, resource_id: str | None = None,
                             actor: str | None = None, since: int | None = None,
-                            until: int | None = None, max_results: int = 1000) -> list[AuditEvent]:
+                            until: int | None = None, max_results: int = 1000,
+                            after_id: int | None = None,
+                            newest_first: bool = False) -> list[AuditEvent]:
         limit = check_max_results(max_results)
         conds = []
+        if after_id is not None:
+            after = v.int64("after_id", after_id)
+            conds.append(audit_events.c.id < after if newest_first else audit_events.c.id > after)
         if resource_type:
             conds.append(audit_events.c.resource_type == resource_type)
         if resource_id:
@@ -671,9 +676,10 @@ class SqlMetadataStore(SqlRegistryMixin, SqlValidationMixin, SqlMonitoringMixin,
             conds.append(audit_events.c.time >= v.int64("since", since))
         if until is not None:
             conds.append(audit_events.c.time < v.int64("until", until))
-        query = select(audit_events).where(*conds).order_by(audit_events.c.id).limit(limit)
+        order = audit_events.c.id.desc() if newest_first else audit_events.c.id
+        query = select(audit_events).where(*conds).order_by(order).limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [AuditEvent(**{**r, "request": orjson.loads(r["request"]),
-                              "before": orjson.loads(r["before"]) if r["before"] else None})
+                              "before": None if r["before"] is None else orjson.loads(r["before"])})
                 for r in rows]
