@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def test_the_trail_has_no_write_route(app: FastAPI) -> None:
 def test_export_streams_every_match_in_pages(app: FastAPI,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "EXPORT_PAGE", 2)
-    asyncio.run(_export(app))
+    # A thread of its own: a browser test earlier in the session may leave a loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _export(app)).result()
 
 
 async def _export(app: FastAPI) -> None:

@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/approval-requests/{request_id}:approve"): "approver",
     ("POST", "/approval-requests/{request_id}:reject"): "approver",
     ("GET", "/audit-events"): "approver",
+    ("GET", "/audit-events:export"): "approver",
     ("GET", "/datasets"): "viewer",
     ("POST", "/datasets/versions"): "editor",
     ("GET", "/datasets/{name}"): "viewer",

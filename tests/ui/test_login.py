@@ -221,3 +221,15 @@ def test_sign_in_and_out_in_the_browser(page: Page, auth_server: AuthServer) -> 
     expect(page).to_have_url(f"{auth_server.url}/login")
     page.goto(f"{auth_server.url}/experiments")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_an_api_write_on_a_session_needs_its_csrf_token(auth_server: AuthServer) -> None:
+    """The browser sends the cookie with a forged request too: writes need the CSRF header."""
+    with auth_server.session("root") as http:
+        csrf = _csrf(http.get("/experiments").text)
+        forged = http.post("/api/v1/projects", json={"name": "forged"})
+        assert forged.status_code == 403 and "CSRF" in forged.json()["message"]
+        made = http.post("/api/v1/projects", json={"name": "from-the-page"},
+                         headers={"X-Dockyard-CSRF": csrf})
+        assert made.status_code == 201, made.text
+        assert http.get("/api/v1/projects").status_code == 200  # reads need no token

@@ -24,10 +24,17 @@ from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import AuditEvent, now_ms
 from dockyard.errors import PermissionDenied
-from dockyard.server.auth import Principal, ScopeResolver, principal_of, required_role
+from dockyard.server.auth import (
+    Principal,
+    ScopeResolver,
+    check_csrf,
+    principal_of,
+    required_role,
+)
 from dockyard.store.http import API_PREFIX
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-Dockyard-CSRF"
 _SCOPES = ScopeResolver()
 
 
@@ -56,6 +63,10 @@ async def authorize(request: Request, role: str | None, path: str, action: str) 
     if not request.app.state.auth.required:
         return
     principal = await run_in_threadpool(principal_of, request)
+    if principal.session and request.method in WRITE_METHODS:
+        # A browser sends the session cookie with any request to this site, a forged one
+        # too: an API write on a session must also carry the session's CSRF token.
+        check_csrf(request, request.headers.get(CSRF_HEADER))
     if principal.can(role):
         return
     body = await request.body() if _SCOPES.body_key(request.method, path) else None
