@@ -10,6 +10,7 @@ import typer
 
 from dockyard._version import __version__
 from dockyard.cli import (
+    approvals,
     artifacts,
     audit,
     batch,
@@ -59,6 +60,7 @@ app.command("validate")(validate_cli.validate)
 app.add_typer(identity.users, name="users")
 app.add_typer(identity.tokens, name="tokens")
 app.add_typer(identity.roles, name="roles")
+app.add_typer(approvals.app, name="approvals")
 app.add_typer(audit.app, name="audit")
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -427,7 +427,9 @@ def stage(
     A version in Production is locked: it cannot be deleted until it is
     moved to Archived. When the model has a policy (dockyard models policy),
     a move to Production needs a passing validation of the version, or
-    --override-reason.
+    --override-reason (an administrator's, on a server with authentication).
+    There, a move to Production opens an approval request instead, and the
+    command exits 1 naming it: an approver decides (dockyard approvals).
 
     Examples:
 

@@ -43,8 +43,8 @@ def evaluate_checks(store: MetadataStore, request: ApprovalRequest) -> list[Appr
     card = ApprovalCheck(
         name="model card", passed=bool(version.card.strip()),
         detail=("the version has a model card" if version.card.strip() else
-                "the version has no model card: add one (dockyard models update "
-                f"{model.name} {version.version} --card card.md)"))
+                "the version has no model card: add one (dockyard models card "
+                f"models:/{model.name}/{version.version} --set CARD.md)"))
     return [validation, card]
 
 
