@@ -37,6 +37,7 @@ from dockyard.server.routes import (
 )
 from dockyard.server.ui import html_error_response
 from dockyard.server.ui import router as ui_router
+from dockyard.server.ui_approvals import router as ui_approvals_router
 from dockyard.server.ui_audit import router as ui_audit_router
 from dockyard.server.ui_data import router as ui_data_router
 from dockyard.server.ui_deployments import router as ui_deployments_router
@@ -106,7 +107,7 @@ def create_app(uri: str | None = None, artifacts: str | None = None,
     app.include_router(ui_login_router)
     for page_router in (ui_router, ui_models_router, ui_monitoring_router, ui_deployments_router,
                         ui_data_router, ui_study_router, ui_validation_router,
-                        ui_audit_router):
+                        ui_approvals_router, ui_audit_router):
         app.include_router(page_router, dependencies=[Depends(require_page_access)])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

@@ -46,7 +46,8 @@ _COLUMN = re.compile(r"^(metrics|params|tags)\.(.+)$")
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 NAV = [("experiments", "Experiments", "/experiments"), ("models", "Models", "/models"),
        ("deployments", "Deployments", "/deployments"), ("monitoring", "Monitoring", "/monitoring"),
-       ("data", "Data", "/data"), ("audit", "Audit", "/audit")]
+       ("data", "Data", "/data"), ("approvals", "Approvals", "/approvals"),
+       ("audit", "Audit", "/audit")]
 
 
 # formatting, for the templates ------------------------------------------------------------

@@ -15,7 +15,7 @@ see the page gets the 403 page.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -33,6 +33,7 @@ from dockyard.server.auth import (
     principal_of,
     required_role,
 )
+from dockyard.server.forms import CSRF_FIELD, check_origin, read_form
 from dockyard.server.ui import NAV, render, templates
 
 router = APIRouter(include_in_schema=False)
@@ -41,10 +42,8 @@ SESSION_ID_COOKIE = "dockyard_session_id"
 """The id of the session's token (not a secret): what sign-out revokes."""
 SESSION_SECONDS = 12 * 3600
 SESSION_TOKEN_NAME = "ui session"
-MAX_FORM_BYTES = 16 * 1024
 PAGE_ROLES = {"audit": required_role("GET", "/audit-events")}
 """The role a UI section needs beyond viewer: the same as its API."""
-_CSRF_FIELD = "csrf_token"
 
 
 class SignInRequired(Exception):
@@ -144,31 +143,6 @@ def login_form(request: Request, next: str = "/") -> Response:
     return _login_page(request, local_path(next))
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The fields of a url-encoded form post (the last value of each); none from any other
-    body, which then misses the fields the route needs."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise InvalidArgument(f"the form is larger than {MAX_FORM_BYTES} bytes")
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {key: values[-1] for key, values in fields.items()}
-
-
-def _check_origin(request: Request) -> None:
-    """Refuse a form posted from another site (a browser always names its origin on a
-    cross-site post); a post without ``Origin`` (curl, old browsers) passes."""
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin.lower() != own.lower():
-        raise PermissionDenied(f"this form was posted from {origin[:100]!r}, not from {own}: "
-                               "sign in from this server's own login page")
-
-
 def _audit(request: Request, user: str, action: str, token_id: str) -> None:
     event = AuditEvent(time=now_ms(), actor=user, action=action, resource_type="session",
                        resource_id=token_id, request={}, status=200)
@@ -199,8 +173,8 @@ def _start_session(request: Request, secret: str) -> tuple[str, str, str]:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    _check_origin(request)
-    form = await _form(request)
+    check_origin(request, "sign in from this server's own login page")
+    form = await read_form(request)
     next_path = local_path(form.get("next"))
     if not request.app.state.auth.required:
         return RedirectResponse(next_path, status_code=303)
@@ -230,8 +204,8 @@ def _end_session(request: Request, principal: Principal) -> None:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    _check_origin(request)
-    form = await _form(request)
+    check_origin(request, "sign out from this server's own page")
+    form = await read_form(request)
     response = RedirectResponse("/login", status_code=303)
     if not request.app.state.auth.required:
         return response
@@ -243,7 +217,7 @@ async def logout(request: Request) -> Response:
     if bearer_secret(request) is not None or not principal.session:
         raise InvalidArgument("sign out ends a UI session; an API token is revoked with "
                               "dockyard tokens revoke")
-    await run_in_threadpool(check_csrf, request, form.get(_CSRF_FIELD))
+    await run_in_threadpool(check_csrf, request, form.get(CSRF_FIELD))
     await run_in_threadpool(_end_session, request, principal)
     _clear_cookies(response)
     return response

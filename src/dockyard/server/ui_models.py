@@ -259,7 +259,9 @@ def version_page(request: Request, name: str, version: str) -> Response:
         request, "model_version.html", "models", model=model, mv=mv, run=run,
         signature=signature_view(mv.signature), package=read_package(client, mv),
         lineage=layout_lineage(graph) if graph else None, lineage_problem=lineage_problem,
-        validations=validations_of(client, mv, run), gate=gate_of(client, model, mv))
+        validations=validations_of(client, mv, run), gate=gate_of(client, model, mv),
+        approvals=[r for r in client.store.list_approval_requests(mv.name, "pending")
+                   if r.version == mv.version])
 
 
 # lineage as SVG --------------------------------------------------------------------------
