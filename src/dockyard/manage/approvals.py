@@ -16,9 +16,17 @@ that the evidence can be added and the approval tried again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dockyard.entities.approval import PRODUCTION, ApprovalCheck, ApprovalRequest
 from dockyard.errors import Conflict, InvalidState, PermissionDenied
 from dockyard.store.base import MetadataStore
+
+
+def audit_summary(found: ApprovalRequest) -> dict[str, Any]:
+    """What the audit event of a step of ``found`` records (from the API or the UI)."""
+    return {"approval_request": found.id, "target": found.target, "author": found.author,
+            "status": found.status, "checks": {c.name: c.passed for c in found.checks}}
 
 
 def evaluate_checks(store: MetadataStore, request: ApprovalRequest) -> list[ApprovalCheck]:

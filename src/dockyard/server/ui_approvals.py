@@ -14,7 +14,6 @@ answers the page again with the reason (409) and the request unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -84,12 +83,6 @@ def approvals_page(request: Request, status: str = "pending", model: str = "") -
     return _page(request, principal_of(request), status, model)
 
 
-def summary(found: ApprovalRequest) -> dict[str, Any]:
-    """What an audit event of a decision records: the REST route's summary."""
-    return {"approval_request": found.id, "target": found.target, "author": found.author,
-            "status": found.status, "checks": {c.name: c.passed for c in found.checks}}
-
-
 def _decide(request: Request, request_id: str, verb: str, form: dict[str, str]) -> Response:
     principal = principal_of(request)
     check_csrf(request, form.get(CSRF_FIELD))  # passes on a single-user server
@@ -114,7 +107,7 @@ def _decide(request: Request, request_id: str, verb: str, form: dict[str, str]) 
     store.record_audit_event(AuditEvent(
         time=now_ms(), actor=principal.name, action=_ACTIONS[verb],
         resource_type="model-version", resource_id=f"{done.model}/{done.version}",
-        request=summary(done), status=200))
+        request=approvals.audit_summary(done), status=200))
     back = query_url("/approvals", {"status": done.status, "model": back_model.strip()})
     return RedirectResponse(f"{back}#request-{done.id}", status_code=303)
 

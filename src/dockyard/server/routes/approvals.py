@@ -23,9 +23,7 @@ router = APIRouter(prefix="/approval-requests", tags=["approval-requests"],
 def _audit(request: Request, found: ApprovalRequest) -> None:
     request.state.resource_type = "model-version"
     request.state.resource_id = f"{found.model}/{found.version}"
-    request.state.audit = {"approval_request": found.id, "target": found.target,
-                           "author": found.author, "status": found.status,
-                           "checks": {c.name: c.passed for c in found.checks}}
+    request.state.audit = approvals.audit_summary(found)
 
 
 @router.post("", response_model=ApprovalRequest, status_code=201,
