@@ -17,11 +17,15 @@ from dockyard.entities.approval import PRODUCTION, ApprovalRequest
 from dockyard.manage import approvals as workflow
 from dockyard.store.rest import RestMetadataStore
 
+IdArgument = typer.Argument(..., metavar="ID", help="The request's id.")
 app = typer.Typer(help="Approval requests: a second person, and evidence, before a version "
                        "goes to Production or a protected alias.", no_args_is_help=True)
 
 
-def _show(found: ApprovalRequest) -> None:
+def _show(found: ApprovalRequest, as_json: bool = False) -> None:
+    if as_json:
+        print_json(found)
+        return
     console.print(f"Request {found.id}: {found.model} version {found.version} -> "
                   f"{found.target}, {found.status}", markup=False, highlight=False)
     for check in found.checks:
@@ -48,10 +52,7 @@ def request_approval(
     target = f"alias:{alias}" if alias else PRODUCTION
     found = client(uri).store.create_approval_request(
         model, version, target, get_settings().user, comment, archive_existing)
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    _show(found, as_json)
 
 
 @app.command("list")
@@ -77,16 +78,13 @@ def list_requests(
 @app.command("show")
 @handle_errors
 def show_request(
-    request_id: str = typer.Argument(..., metavar="ID", help="The request's id."),
+    request_id: str = IdArgument,
     as_json: bool = JsonOption,
     uri: str = UriOption,
 ) -> None:
     """One request, with its checks as last evaluated."""
     found = client(uri).store.get_approval_request(request_id)
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    _show(found, as_json)
 
 
 def _decide(request_id: str, approve: bool, comment: str, uri: str | None) -> ApprovalRequest:
@@ -101,31 +99,23 @@ def _decide(request_id: str, approve: bool, comment: str, uri: str | None) -> Ap
 @app.command("approve")
 @handle_errors
 def approve(
-    request_id: str = typer.Argument(..., metavar="ID", help="The request's id."),
+    request_id: str = IdArgument,
     comment: str = typer.Option("", "--comment", "-m", help="The approver's comment."),
     as_json: bool = JsonOption,
     uri: str = UriOption,
 ) -> None:
     """Approve a request and commit its change; refused for its author, and while a check
     fails (the request stays pending: add the evidence and approve again)."""
-    found = _decide(request_id, True, comment, uri)
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    _show(_decide(request_id, True, comment, uri), as_json)
 
 
 @app.command("reject")
 @handle_errors
 def reject(
-    request_id: str = typer.Argument(..., metavar="ID", help="The request's id."),
+    request_id: str = IdArgument,
     comment: str = typer.Option("", "--comment", "-m", help="Why, for the author."),
     as_json: bool = JsonOption,
     uri: str = UriOption,
 ) -> None:
     """Reject a request: nothing changes, and the decision is recorded."""
-    found = _decide(request_id, False, comment, uri)
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    _show(_decide(request_id, False, comment, uri), as_json)
