@@ -86,7 +86,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/monitors/{monitor_id}/values"): "viewer",
     ("POST", "/monitors/{monitor_id}/values"): "deployer",
     ("GET", "/monitors:by-name"): "viewer",
-    ("GET", "/projects"): "viewer",
+    ("GET", "/projects"): SIGNED_IN,
     ("POST", "/projects"): "editor",
     ("GET", "/projects/{project_id}"): "viewer",
     ("GET", "/projects:by-name"): "viewer",
@@ -249,9 +249,19 @@ def test_roles_on_a_project_or_a_model_reach_only_it(secured: Secured) -> None:
                            json={"metrics": [{"key": "auc", "value": 0.9}]})
         assert logged.status_code < 300, logged.text
         assert http.get(f"/runs/{secured.run.id}").status_code == 200
+        mine = secured.experiment.id
+        assert [p["name"] for p in http.get("/projects").json()["items"]] == ["churn"]
+        assert http.get("/projects:by-name", params={"name": "churn"}).status_code == 200
+        listed = http.get("/experiments", params={"project_id": secured.project.id})
+        assert [e["id"] for e in listed.json()["items"]] == [mine]
+        found = http.post("/runs:search", json={"experiment_ids": [mine]})
+        assert found.status_code == 200 and len(found.json()["items"]) == 2, found.text
         for denied in (http.post("/runs", json={"experiment_id": secured.other_experiment.id}),
                        http.get(f"/runs/{secured.other_run.id}"),
-                       http.get("/projects"),  # lists need a global role
+                       http.get("/experiments"),  # across projects: a global role
+                       http.get("/projects:by-name", params={"name": "fraud"}),
+                       http.post("/runs:search", json={"experiment_ids": [
+                           mine, secured.other_experiment.id]}),
                        http.post("/experiments", json={"name": "elsewhere"})):
             assert denied.status_code == 403, denied.text
         message = http.get(f"/runs/{secured.other_run.id}").json()["message"]

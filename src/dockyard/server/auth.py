@@ -154,6 +154,7 @@ SIGNED_IN = None
 _RULES: list[tuple[frozenset[str], re.Pattern[str], str | None]] = [
     (ANY, re.compile(r"^/whoami$"), SIGNED_IN),
     (ANY, re.compile(r"^/tokens"), SIGNED_IN),  # one's own tokens; others' need admin
+    (READ_METHODS, re.compile(r"^/projects$"), SIGNED_IN),  # the projects one may see
     (ANY, re.compile(r"^/(users|roles)\b"), "admin"),
     (ANY, re.compile(r"^/audit-events"), "approver"),
     (WRITE, re.compile(r"^/approval-requests/\{request_id\}:(approve|reject)$"), "approver"),
@@ -189,25 +190,29 @@ _CACHE_SIZE = 10_000
 class ScopeResolver:
     """The scopes (``project:<name>``, ``model:<name>``) a request touches.
 
-    From the path (a run, an experiment, a project, a registered model) or,
-    for the few creations that name their parent in the body, from the body.
-    A run's and an experiment's project never change, so they are cached.
+    From the path and query (a run, an experiment, a project, a registered
+    model) or, for the creations that name their parent in the body and for a
+    run search over experiments, from the body. A run's and an experiment's
+    project never change, so they are cached.
     """
 
     _BODY_KEYS = {("POST", "/runs"): "experiment_id", ("POST", "/experiments"): "project_id",
                   ("POST", "/registered-models"): "name", ("POST", "/models:register"): "name",
-                  ("POST", "/approval-requests"): "model"}
+                  ("POST", "/approval-requests"): "model",
+                  ("POST", "/runs:search"): "experiment_ids"}
 
     def __init__(self) -> None:
         self._projects: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         self._lock = Lock()
 
     def body_key(self, method: str, path: str) -> str | None:
-        """The body field naming the parent of a creation, or None."""
+        """The body field naming what a request touches, or None."""
         return self._BODY_KEYS.get((method.upper(), path))
 
     def scopes(self, store: Any, method: str, path: str, params: dict[str, Any],
-               body: bytes | None = None) -> list[str]:
+               body: bytes | None = None) -> list[list[str]]:
+        """The groups of scopes a request touches: a role on one scope of every group lets
+        it through (a search over several experiments touches each one's project)."""
         params = dict(params)
         key = self.body_key(method, path)
         if key and body:
@@ -215,8 +220,18 @@ class ScopeResolver:
                 doc = orjson.loads(body)
             except orjson.JSONDecodeError:
                 doc = None  # the handler says what is wrong with it
-            if isinstance(doc, dict) and isinstance(doc.get(key), str):
+            if isinstance(doc, dict) and isinstance(doc.get(key), (str, list)):
                 params[key] = doc[key]
+        ids = params.get("experiment_ids")
+        if isinstance(ids, list):
+            if not ids or not all(isinstance(i, str) for i in ids):
+                return []
+            groups = [self._project_scopes(store, "experiment_id", i) for i in ids[:100]]
+            return groups if all(groups) and len(ids) <= 100 else []
+        found = self._one(store, path, params)
+        return [found] if found else []
+
+    def _one(self, store: Any, path: str, params: dict[str, Any]) -> list[str]:
         if path.startswith(("/registered-models", "/models:")):
             return [f"model:{params['name']}"] if "name" in params else []
         if path.startswith("/approval-requests"):
@@ -227,11 +242,16 @@ class ScopeResolver:
                 except DockyardError:
                     model = None
             return [f"model:{model}"] if isinstance(model, str) else []
+        if path == "/projects:by-name" and isinstance(params.get("name"), str):
+            return [f"project:{params['name']}"]
         for kind in ("run_id", "experiment_id", "project_id"):
             if kind in params:
-                project = self._project(store, kind, str(params[kind]))
-                return [f"project:{project}"] if project else []
+                return self._project_scopes(store, kind, str(params[kind]))
         return []
+
+    def _project_scopes(self, store: Any, kind: str, key: str) -> list[str]:
+        project = self._project(store, kind, key)
+        return [f"project:{project}"] if project else []
 
     def _project(self, store: Any, kind: str, key: str) -> str | None:
         with self._lock:

@@ -44,7 +44,9 @@ def actor_of(request: Request) -> str:
     return principal_of(request).name
 
 
-def _denied(principal: Principal, role: str, action: str, scopes: list[str]) -> PermissionDenied:
+def _denied(principal: Principal, role: str, action: str,
+            groups: list[list[str]]) -> PermissionDenied:
+    scopes = next((g for g in groups if not principal.can(role, g)), [])
     held = principal.role(scopes)
     where = f" on {scopes[0]} or" if scopes else ""
     grant = (f"--{scopes[0].replace(':', ' ', 1)}" if scopes else "--global")
@@ -54,7 +56,8 @@ def _denied(principal: Principal, role: str, action: str, scopes: list[str]) -> 
         f"dockyard roles grant {principal.name} {role} {grant}")
 
 
-async def authorize(request: Request, role: str | None, path: str, action: str) -> None:
+async def authorize(request: Request, role: str | None, path: str, action: str,
+                    read_only: bool = False) -> None:
     """Refuse the request unless its principal holds ``role`` on what it touches.
 
     Raises Unauthenticated (401) without valid credentials and PermissionDenied (403)
@@ -63,7 +66,7 @@ async def authorize(request: Request, role: str | None, path: str, action: str) 
     if not request.app.state.auth.required:
         return
     principal = await run_in_threadpool(principal_of, request)
-    if principal.session and request.method in WRITE_METHODS:
+    if principal.session and request.method in WRITE_METHODS and not read_only:
         # A browser sends the session cookie with any request to this site, a forged one
         # too: an API write on a session must also carry the session's CSRF token.
         check_csrf(request, request.headers.get(CSRF_HEADER))
@@ -71,10 +74,10 @@ async def authorize(request: Request, role: str | None, path: str, action: str) 
         return
     body = await request.body() if _SCOPES.body_key(request.method, path) else None
     store = request.app.state.client.store
-    scopes = await run_in_threadpool(_SCOPES.scopes, store, request.method, path,
-                                     request.path_params, body)
-    if not principal.can(role, scopes):
-        raise _denied(principal, str(role), action, scopes)
+    params = {**request.query_params, **request.path_params}
+    groups = await run_in_threadpool(_SCOPES.scopes, store, request.method, path, params, body)
+    if not groups or not all(principal.can(role, group) for group in groups):
+        raise _denied(principal, str(role), action, groups)
 
 
 def _resource(request: Request, response: Response) -> str | None:
@@ -108,7 +111,8 @@ class AuditedRoute(APIRoute):
 
         async def audited(request: Request) -> Response:
             request.state.audit = {}
-            await authorize(request, roles.get(request.method, "editor"), path, described)
+            await authorize(request, roles.get(request.method, "editor"), path, described,
+                            read_only)
             response = await handler(request)
             if request.method in WRITE_METHODS and not read_only and response.status_code < 400:
                 event = AuditEvent(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from dockyard.entities import Page, Project, ProjectPage
+from dockyard.server.auth import principal_of
 from dockyard.server.deps import client_of, json_response
 from dockyard.server.schemas import CreateProject
 from dockyard.server.writes import AuditedRoute
@@ -10,9 +11,14 @@ from dockyard.server.writes import AuditedRoute
 router = APIRouter(prefix="/projects", tags=["projects"], route_class=AuditedRoute)
 
 
-@router.get("", response_model=Page[Project], summary="List projects")
+@router.get("", response_model=Page[Project],
+            summary="List the projects the caller may see (all, with a global role)")
 def list_projects(request: Request) -> Response:
-    return json_response(ProjectPage(items=client_of(request).list_projects()))
+    projects = client_of(request).list_projects()
+    principal = principal_of(request)
+    if principal.signed_in and not principal.can("viewer"):
+        projects = [p for p in projects if principal.can("viewer", [f"project:{p.name}"])]
+    return json_response(ProjectPage(items=projects))
 
 
 @router.post("", response_model=Project, status_code=201, summary="Create a project")
