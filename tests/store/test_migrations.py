@@ -150,3 +150,39 @@ def test_0009_adds_identities_and_goes_back(backend: str, tmp_path: Path,
 
     tables = _migrate(url, "downgrade", "0008")
     assert not tables & {"users", "api_tokens"} and "experiments" in tables
+
+
+@pytest.mark.parametrize("backend", [
+    "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0010_adds_governance_and_goes_back(backend: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    """0010 adds role bindings, approval requests and the audit trail's ``before`` to a store
+    at 0009, keeping its users and audit events; its downgrade removes them again."""
+    url = _backend_url(backend, tmp_path, request)
+    _migrate(url, "upgrade", "0009")
+    store = SqlMetadataStore(url, migrate=False)
+    store.create_user("ana")
+    store.create_experiment("kept")  # an audit-free write; the event below is the old shape
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_events (time, actor, action, resource_type, "
+                          "resource_id, request, status) VALUES (1, 'ana', 'create_run', "
+                          "'run', 'r1', '{}', 201)"))
+    store.close()
+
+    store = SqlMetadataStore(url)  # upgrades on open
+    assert store.grant_role("ana", "admin").role == "admin"
+    [event] = store.search_audit_events(actor="ana")
+    assert (event.action, event.before) == ("create_run", None)
+    run = store.create_run(store.get_experiment_by_name("kept").id)
+    store.create_registered_model("churn")
+    store.create_model_version("churn", f"runs:/{run.id}/model")
+    assert store.create_approval_request("churn", 1, "stage:Production", "ana").status == "pending"
+    store.close()
+
+    tables = _migrate(url, "downgrade", "0009")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("audit_events")}
+    engine.dispose()
+    assert not tables & {"role_bindings", "approval_requests"} and "users" in tables
+    assert "before" not in columns
