@@ -90,7 +90,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/projects"): "editor",
     ("GET", "/projects/{project_id}"): "viewer",
     ("GET", "/projects:by-name"): "viewer",
-    ("GET", "/registered-models"): "viewer",
+    ("GET", "/registered-models"): SIGNED_IN,
     ("POST", "/registered-models"): "editor",
     ("DELETE", "/registered-models/{name}"): "admin",
     ("GET", "/registered-models/{name}"): "viewer",
@@ -277,6 +277,8 @@ def test_roles_on_a_project_or_a_model_reach_only_it(secured: Secured) -> None:
         theirs = http.put("/registered-models/fraud-model/aliases/live", json={"version": 1})
         assert theirs.status_code == 403
         assert http.get("/registered-models/churn-model").status_code == 200
+        listed = http.get("/registered-models").json()["items"]
+        assert [m["name"] for m in listed] == ["churn-model"]
 
 
 def test_the_user_header_does_not_change_who_is_asking(secured: Secured) -> None:

@@ -80,6 +80,10 @@ class Principal:
         rank = self.rank(scopes)
         return ROLES[rank - 1] if rank else None
 
+    def sees(self, scope: str) -> bool:
+        """Whether the principal may read ``scope`` (a list shows only what it may)."""
+        return not self.signed_in or self.can("viewer", [scope])
+
     def can(self, role: str | None, scopes: Iterable[str] = ()) -> bool:
         """Whether the principal holds ``role`` (or a higher one); None asks for no role."""
         return role is None or self.rank(scopes) >= role_rank(role)
@@ -154,7 +158,7 @@ SIGNED_IN = None
 _RULES: list[tuple[frozenset[str], re.Pattern[str], str | None]] = [
     (ANY, re.compile(r"^/whoami$"), SIGNED_IN),
     (ANY, re.compile(r"^/tokens"), SIGNED_IN),  # one's own tokens; others' need admin
-    (READ_METHODS, re.compile(r"^/projects$"), SIGNED_IN),  # the projects one may see
+    (READ_METHODS, re.compile(r"^/(projects|registered-models)$"), SIGNED_IN),  # filtered
     (ANY, re.compile(r"^/(users|roles)\b"), "admin"),
     (ANY, re.compile(r"^/audit-events"), "approver"),
     (WRITE, re.compile(r"^/approval-requests/\{request_id\}:(approve|reject)$"), "approver"),

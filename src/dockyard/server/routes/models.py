@@ -77,7 +77,7 @@ def create_registered_model(body: CreateRegisteredModel, request: Request) -> Re
 
 
 @router.get("/registered-models", tags=MODELS, response_model=Page[RegisteredModel],
-            summary="Search registered models by name")
+            summary="Search registered models by name (those the caller may see)")
 def search_registered_models(
     request: Request,
     name_like: str | None = Query(None, description="SQL LIKE pattern on the name"),
@@ -85,6 +85,9 @@ def search_registered_models(
     page_token: str | None = None,
 ) -> Response:
     page = _store(request).search_registered_models(name_like, max_results, page_token)
+    principal = principal_of(request)
+    if not principal.can("viewer"):  # a page may then hold fewer than max_results
+        page.items = [m for m in page.items if principal.sees(f"model:{m.name}")]
     return json_response(page)
 
 

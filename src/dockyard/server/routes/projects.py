@@ -16,8 +16,7 @@ router = APIRouter(prefix="/projects", tags=["projects"], route_class=AuditedRou
 def list_projects(request: Request) -> Response:
     projects = client_of(request).list_projects()
     principal = principal_of(request)
-    if principal.signed_in and not principal.can("viewer"):
-        projects = [p for p in projects if principal.can("viewer", [f"project:{p.name}"])]
+    projects = [p for p in projects if principal.sees(f"project:{p.name}")]
     return json_response(ProjectPage(items=projects))
 
 
