@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import httpx
 
 from dockyard.client import Client
 from tests.cli.test_cli import cli
+from tests.services.server import ServerProcess
 
 
 def test_roles_on_the_command_line() -> None:
@@ -42,3 +46,29 @@ def test_approvals_on_the_command_line() -> None:
     table = cli("approvals", "list", "--model", "churn").stdout
     assert "rejected" in table and "bo" in table
     assert cli("approvals", "--help").stdout.count("approve") >= 1
+
+
+def test_the_server_refuses_the_network_without_authentication() -> None:
+    refused = cli("server", "--host", "0.0.0.0", "--port", "1", ok=False)
+    assert refused.returncode == 2 and "not a loopback address" in refused.stderr
+    assert "--insecure" in refused.stderr
+    both = cli("server", "--auth", "--insecure", ok=False)
+    assert both.returncode == 2 and "not both" in both.stderr
+    from dockyard.cli.main import _is_loopback
+
+    assert all(map(_is_loopback, ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost")))
+    assert not any(map(_is_loopback, ("0.0.0.0", "::", "10.0.0.7", "example.org")))
+
+
+def test_an_authenticated_server_says_how_to_make_its_first_admin(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, args=("--auth",))
+    server.start()
+    try:
+        assert httpx.get(server.url + "/health").status_code == 200  # stays open
+        refused = httpx.get(server.url + "/api/v1/projects")
+        assert refused.status_code == 401 and "DOCKYARD_TOKEN" in refused.json()["message"]
+        assert httpx.get(server.url + "/experiments").status_code == 303  # to the login page
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "No administrator yet" in log and "dockyard roles grant NAME admin" in log
