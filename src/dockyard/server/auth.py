@@ -88,6 +88,20 @@ class Principal:
         """Whether the principal holds ``role`` (or a higher one); None asks for no role."""
         return role is None or self.rank(scopes) >= role_rank(role)
 
+    def denied(self, role: str, action: str, scope: str | None = None) -> PermissionDenied:
+        """The refusal of ``action``, which needs ``role`` on ``scope`` (or globally): what
+        the principal holds, and the command that grants what is missing."""
+        held = self.role([scope] if scope else [])
+        if held:
+            having = f"has the {held} role" + (" here" if scope else "")
+        else:
+            having = "has no role here" if scope else "has no global role"
+        where = f"on {scope} or globally" if scope else "globally"
+        flag = f" --{scope.replace(':', ' ', 1)}" if scope else ""
+        return PermissionDenied(
+            f"{self.name} {having}; {action} needs {role} {where}. An administrator can grant "
+            f"it: dockyard roles grant {self.name} {role}{flag}")
+
     @property
     def is_admin(self) -> bool:
         return self.can("admin")

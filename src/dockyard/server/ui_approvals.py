@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import AuditEvent, now_ms
 from dockyard.entities.approval import STATUSES, ApprovalRequest, check_request_id
-from dockyard.errors import Conflict, InvalidArgument, InvalidState, PermissionDenied
+from dockyard.errors import Conflict, InvalidArgument, InvalidState
 from dockyard.manage import approvals
 from dockyard.server.auth import Principal, check_csrf, principal_of
 from dockyard.server.deps import client_of
@@ -90,12 +90,7 @@ def _decide(request: Request, request_id: str, verb: str, form: dict[str, str]) 
     found = store.get_approval_request(check_request_id(request_id))
     two_people = request.app.state.auth.required
     if two_people and not principal.can(APPROVER, [f"model:{found.model}"]):
-        held = principal.role([f"model:{found.model}"])
-        raise PermissionDenied(
-            f"{principal.name} {'has the ' + held + ' role' if held else 'has no role'} on "
-            f"model {found.model}; to {verb} a request needs {APPROVER} on it or globally. "
-            f"An administrator can grant it: dockyard roles grant {principal.name} {APPROVER} "
-            f"--model {found.model}")
+        raise principal.denied(APPROVER, f"to {verb} a request", f"model:{found.model}")
     back_status, back_model = form.get("status", "pending"), form.get("model", "")
     decide = approvals.approve if verb == "approve" else approvals.reject
     try:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import AuditEvent, now_ms
 from dockyard.entities.identity import PREFIX_LENGTH, ROLES
-from dockyard.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from dockyard.errors import InvalidArgument, Unauthenticated
 from dockyard.server.auth import (
     SESSION_COOKIE,
     Principal,
@@ -99,11 +99,7 @@ async def require_page_access(request: Request) -> None:
     needed = PAGE_ROLES.get(section_of(request.url.path), "viewer")
     # UI pages show every project and model, so they need a global role (scope *).
     if not principal.can(needed):
-        held = principal.role()
-        raise PermissionDenied(
-            f"{principal.name} {'has the ' + held + ' role' if held else 'has no global role'}; "
-            f"this page needs {needed} on every project and model. An administrator can "
-            f"grant it: dockyard roles grant {principal.name} {needed} --global")
+        raise principal.denied(needed, "this page (it lists every project and model)")
 
 
 def signed_in(request: Request) -> Principal | None:

@@ -23,9 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.entities import AuditEvent, now_ms
-from dockyard.errors import PermissionDenied
 from dockyard.server.auth import (
-    Principal,
     ScopeResolver,
     check_csrf,
     principal_of,
@@ -42,18 +40,6 @@ def actor_of(request: Request) -> str:
     """Who made the request: the signed-in user; in single-user mode, the client's
     ``X-Dockyard-User`` header, else the server's OS user."""
     return principal_of(request).name
-
-
-def _denied(principal: Principal, role: str, action: str,
-            groups: list[list[str]]) -> PermissionDenied:
-    scopes = next((g for g in groups if not principal.can(role, g)), [])
-    held = principal.role(scopes)
-    where = f" on {scopes[0]} or" if scopes else ""
-    grant = (f"--{scopes[0].replace(':', ' ', 1)}" if scopes else "--global")
-    return PermissionDenied(
-        f"{principal.name} {'has the ' + held + ' role' if held else 'has no role'} here; "
-        f"{action} needs {role}{where} globally. An administrator can grant it: "
-        f"dockyard roles grant {principal.name} {role} {grant}")
 
 
 async def authorize(request: Request, role: str | None, path: str, action: str,
@@ -76,8 +62,11 @@ async def authorize(request: Request, role: str | None, path: str, action: str,
     store = request.app.state.client.store
     params = {**request.query_params, **request.path_params}
     groups = await run_in_threadpool(_SCOPES.scopes, store, request.method, path, params, body)
-    if not groups or not all(principal.can(role, group) for group in groups):
-        raise _denied(principal, str(role), action, groups)
+    if not groups:
+        raise principal.denied(str(role), action)
+    for group in groups:
+        if not principal.can(role, group):
+            raise principal.denied(str(role), action, group[0])
 
 
 def _resource(request: Request, response: Response) -> str | None:
