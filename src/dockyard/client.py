@@ -771,11 +771,20 @@ class Client:
         Events recorded while the loop runs are included when they match: the
         trail only grows, and each page starts after the last id seen.
         """
+        for page in self.iter_audit_event_pages(resource_type, resource_id, actor, since,
+                                                until, page_size):
+            yield from page
+
+    def iter_audit_event_pages(self, resource_type: str | None = None,
+                               resource_id: str | None = None, actor: str | None = None,
+                               since: int | None = None, until: int | None = None,
+                               page_size: int = 1000) -> Iterator[list[AuditEvent]]:
+        """The pages of :meth:`iter_audit_events` (the last one may be empty)."""
         after_id = None
         while True:
             page = self.search_audit_events(resource_type, resource_id, actor, since, until,
                                             page_size, after_id)
-            yield from page
+            yield page
             if len(page) < page_size:
                 return
             after_id = page[-1].id

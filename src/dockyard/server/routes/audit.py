@@ -6,6 +6,7 @@ server appends them itself (:mod:`dockyard.server.writes`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Query, Request, Response
@@ -54,17 +55,13 @@ def export_audit_events(
     since: int | None = _SINCE,
     until: int | None = _UNTIL,
 ) -> Response:
-    client = client_of(request)
-    filters = (resource_type, resource_id, actor, since, until)
+    pages = client_of(request).iter_audit_event_pages(
+        resource_type, resource_id, actor, since, until, EXPORT_PAGE)
     # The first page is read here, so that a bad filter is a 400, not a broken stream.
-    first = client.search_audit_events(*filters, EXPORT_PAGE)
+    first = next(pages)
 
     def lines() -> Iterator[bytes]:
-        page = first
-        while True:
+        for page in itertools.chain([first], pages):
             yield b"".join(e.model_dump_json().encode() + b"\n" for e in page)
-            if len(page) < EXPORT_PAGE:
-                return
-            page = client.search_audit_events(*filters, EXPORT_PAGE, page[-1].id)
 
     return StreamingResponse(lines(), media_type=NDJSON)

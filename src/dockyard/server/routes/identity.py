@@ -118,7 +118,7 @@ def list_roles(request: Request, user: str | None = None, scope: str | None = No
             summary="Give a user a role on a scope (* , project:<name>, model:<name>)")
 def grant_role(name: str, body: GrantRole, request: Request) -> Response:
     store = client_of(request).store
-    before = [b for b in store.list_roles(name, check_scope(body.scope))]
+    before = store.list_roles(name, check_scope(body.scope))
     binding = store.grant_role(name, body.role, body.scope, granted_by=principal_of(request).name)
     request.state.resource_id = name
     request.state.audit = {"grant": body.role, "scope": body.scope}
