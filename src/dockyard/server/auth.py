@@ -134,7 +134,8 @@ def bearer_secret(request: Request) -> str | None:
 def principal_of(request: Request) -> Principal:
     """Who made ``request`` (computed once per request). Raises Unauthenticated.
 
-    Blocking (store reads): call it from a worker thread.
+    On a server with authentication the first call reads the store (call it from a
+    worker thread); in single-user mode it reads only a header.
     """
     cached = getattr(request.state, "principal", None)
     if cached is not None:

@@ -106,7 +106,7 @@ class AuditedRoute(APIRoute):
             if request.method in WRITE_METHODS and not read_only and response.status_code < 400:
                 event = AuditEvent(
                     time=now_ms(),
-                    actor=await run_in_threadpool(actor_of, request),
+                    actor=actor_of(request),  # no store read: authorize() cached it
                     action=action,
                     resource_type=getattr(request.state, "resource_type", None) or resource_type,
                     resource_id=_resource(request, response),
